@@ -1,0 +1,36 @@
+# Shuqiao — the two README commands do all their own set-up.
+PY       ?= python3
+VENV     ?= .venv
+BIN      := $(VENV)/bin
+DEMO_DIR ?= .demo
+SCALE    ?= 100000
+
+.PHONY: demo test lint unit bench clean venv
+
+venv: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	test -x $(BIN)/python || $(PY) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[dev,fast]'
+	touch $@
+
+demo: venv
+	test -f $(DEMO_DIR)/shuqiao.toml || $(BIN)/shuqiao demo init --data-dir $(DEMO_DIR) --scale $(SCALE)
+	$(BIN)/shuqiao demo walkthrough --config $(DEMO_DIR)/shuqiao.toml
+
+lint: venv
+	$(BIN)/ruff check gateway catalog connectors tests bench
+	$(BIN)/mypy
+
+unit: venv
+	$(BIN)/pytest -q
+
+test: lint
+	$(BIN)/pytest -q
+
+bench: venv
+	$(BIN)/python -m bench.run $(BENCH_ARGS)
+
+clean:
+	rm -rf $(VENV) $(DEMO_DIR) .pytest_cache .mypy_cache .ruff_cache

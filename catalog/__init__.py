@@ -1,0 +1,1 @@
+"""Shuqiao's catalog: the registry of departments, sources, tables, principals and grants."""

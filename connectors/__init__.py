@@ -1,0 +1,1 @@
+"""Shuqiao's connectors: one module per kind of departmental database."""

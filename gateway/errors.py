@@ -1,0 +1,115 @@
+"""Shuqiao's error hierarchy, mapped once to exit codes (CLI) and protocol error names.
+
+::
+
+    ShuqiaoError                       (catalog.errors)
+    ├── CatalogError                   (catalog.errors)
+    │   └── PolicyFileError            a policy file rejected whole, with line numbers
+    ├── QueryError                     the statement itself is unusable
+    │   ├── ParseError                 not valid SQL                      -> SYNTAX_ERROR
+    │   └── UnsupportedStatement       valid SQL, but not one read-only query
+    ├── PolicyError                    refused by policy                  -> PERMISSION_DENIED
+    │   ├── NotGranted                 table absent or not granted (same answer for both)
+    │   ├── GrantExpired               the only covering grant is outside its validity
+    │   ├── ColumnDenied               a denied (or unnamed) column is used
+    │   ├── MatchMisuse                a match column used other than in equality / IN / EXISTS
+    │   ├── AggregateOnlyViolation     an aggregate-only grant read without aggregation
+    │   ├── Unsupported                a construct the pipeline does not fully understand
+    │   └── NotAuthenticated           unknown principal
+    ├── SourceError                    a departmental database failed     -> EXTERNAL
+    └── EngineError                    the engine failed running a statement
+"""
+
+from __future__ import annotations
+
+from catalog.errors import CatalogError, PolicyFileError, ShuqiaoError
+
+__all__ = [
+    "AggregateOnlyViolation",
+    "CatalogError",
+    "ColumnDenied",
+    "EngineError",
+    "GrantExpired",
+    "MatchMisuse",
+    "NotAuthenticated",
+    "NotGranted",
+    "ParseError",
+    "PolicyError",
+    "PolicyFileError",
+    "QueryError",
+    "ShuqiaoError",
+    "SourceError",
+    "Unsupported",
+    "UnsupportedStatement",
+]
+
+
+class QueryError(ShuqiaoError):
+    """The statement cannot be processed at all."""
+
+    error_name = "SYNTAX_ERROR"
+
+
+class ParseError(QueryError):
+    """The statement is not valid SQL in the Trino dialect."""
+
+
+class UnsupportedStatement(QueryError):
+    """Valid SQL, but not exactly one read-only query."""
+
+    error_name = "NOT_SUPPORTED"
+
+
+class PolicyError(ShuqiaoError):
+    """The statement was refused by policy before reaching any database."""
+
+    error_name = "PERMISSION_DENIED"
+    rule = "policy"
+
+
+class NotGranted(PolicyError):
+    rule = "not-granted"
+
+    def __init__(self, table: str) -> None:
+        self.table = table
+        super().__init__(f"table {table} does not exist or is not granted to you")
+
+
+class GrantExpired(PolicyError):
+    rule = "grant-validity"
+
+
+class ColumnDenied(PolicyError):
+    rule = "deny"
+
+
+class MatchMisuse(PolicyError):
+    rule = "match"
+
+
+class AggregateOnlyViolation(PolicyError):
+    rule = "aggregate-only"
+
+
+class Unsupported(PolicyError):
+    rule = "unsupported"
+
+
+class NotAuthenticated(PolicyError):
+    rule = "principal"
+
+
+class SourceError(ShuqiaoError):
+    """A departmental database could not be reached or failed; names the source, no secrets."""
+
+    error_name = "EXTERNAL"
+
+    def __init__(self, source: str, message: str) -> None:
+        self.source = source
+        super().__init__(f"source {source}: {message}")
+
+
+class EngineError(ShuqiaoError):
+    """The engine failed while running an authorized statement."""
+
+    error_name = "GENERIC_INTERNAL_ERROR"
