@@ -17,6 +17,16 @@ class CatalogError(ShuqiaoError):
     """The catalog store could not do what was asked (unknown name, broken store, ...)."""
 
 
+class SourceError(ShuqiaoError):
+    """A departmental database could not be reached or failed; names the source, no secrets."""
+
+    error_name = "EXTERNAL"
+
+    def __init__(self, source: str, message: str) -> None:
+        self.source = source
+        super().__init__(f"source {source}: {message}")
+
+
 @dataclass(frozen=True, slots=True)
 class PolicyProblem:
     """One problem in a policy file, pointing at its line (1-based)."""

@@ -13,12 +13,15 @@ import fnmatch
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date
-from enum import Enum
+from enum import StrEnum
 
 LOGICAL_SCHEMA = "public"
 
+#: The words a column's classification may take, least to most sensitive.
+CLASSIFICATIONS = ("public", "internal", "sensitive-personal", "restricted")
 
-class ActionKind(str, Enum):
+
+class ActionKind(StrEnum):
     """What a grant lets a principal do with one column."""
 
     ALLOW = "allow"
@@ -201,3 +204,45 @@ class CatalogSnapshot:
 
     def tables_of(self, source: str) -> Iterable[Table]:
         return (t for t in self.tables if t.source == source)
+
+
+#: Where an entry sits in a policy document: ("grants", 3, "columns", "phone") -> its line.
+LineKey = tuple[str | int, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class ColumnAnnotation:
+    classification: str | None = None
+    description: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class TableAnnotation:
+    """Descriptions and classifications a policy sets on a registered table and its columns."""
+
+    table: str
+    description: str | None = None
+    columns: Mapping[str, ColumnAnnotation] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class PolicyDocument:
+    """A policy: what a policy file holds and what the store applies and exports.
+
+    ``lines`` maps entries to their line in the file they came from; it is not compared.
+    """
+
+    departments: tuple[Department, ...] = ()
+    principals: tuple[Principal, ...] = ()
+    tables: tuple[TableAnnotation, ...] = ()
+    grants: tuple[Grant, ...] = ()
+    path: str = field(default="<document>", compare=False)
+    lines: Mapping[LineKey, int] = field(default_factory=dict, compare=False, repr=False)
+
+    def line(self, *key: str | int) -> int:
+        """The line of ``key`` or of its nearest enclosing entry; 0 when unknown."""
+        for end in range(len(key), 0, -1):
+            found = self.lines.get(key[:end])
+            if found is not None:
+                return found
+        return 0

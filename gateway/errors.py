@@ -6,9 +6,9 @@
     ├── CatalogError                   (catalog.errors)
     │   └── PolicyFileError            a policy file rejected whole, with line numbers
     ├── QueryError                     the statement itself is unusable
-    │   ├── ParseError                 not valid SQL                      -> SYNTAX_ERROR
-    │   └── UnsupportedStatement       valid SQL, but not one read-only query
+    │   └── ParseError                 not valid SQL                      -> SYNTAX_ERROR
     ├── PolicyError                    refused by policy                  -> PERMISSION_DENIED
+    │   ├── UnsupportedStatement       valid SQL, but not exactly one read-only query
     │   ├── NotGranted                 table absent or not granted (same answer for both)
     │   ├── GrantExpired               the only covering grant is outside its validity
     │   ├── ColumnDenied               a denied (or unnamed) column is used
@@ -17,12 +17,13 @@
     │   ├── Unsupported                a construct the pipeline does not fully understand
     │   └── NotAuthenticated           unknown principal
     ├── SourceError                    a departmental database failed     -> EXTERNAL
+    │                                  (catalog.errors, so connectors can raise it)
     └── EngineError                    the engine failed running a statement
 """
 
 from __future__ import annotations
 
-from catalog.errors import CatalogError, PolicyFileError, ShuqiaoError
+from catalog.errors import CatalogError, PolicyFileError, ShuqiaoError, SourceError
 
 __all__ = [
     "AggregateOnlyViolation",
@@ -54,17 +55,17 @@ class ParseError(QueryError):
     """The statement is not valid SQL in the Trino dialect."""
 
 
-class UnsupportedStatement(QueryError):
-    """Valid SQL, but not exactly one read-only query."""
-
-    error_name = "NOT_SUPPORTED"
-
-
 class PolicyError(ShuqiaoError):
     """The statement was refused by policy before reaching any database."""
 
     error_name = "PERMISSION_DENIED"
     rule = "policy"
+
+
+class UnsupportedStatement(PolicyError):
+    """Valid SQL, but not exactly one read-only query."""
+
+    rule = "read-only"
 
 
 class NotGranted(PolicyError):
@@ -97,16 +98,6 @@ class Unsupported(PolicyError):
 
 class NotAuthenticated(PolicyError):
     rule = "principal"
-
-
-class SourceError(ShuqiaoError):
-    """A departmental database could not be reached or failed; names the source, no secrets."""
-
-    error_name = "EXTERNAL"
-
-    def __init__(self, source: str, message: str) -> None:
-        self.source = source
-        super().__init__(f"source {source}: {message}")
 
 
 class EngineError(ShuqiaoError):

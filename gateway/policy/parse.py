@@ -1,0 +1,65 @@
+"""Step 1: parse. Exactly one read-only query in the Trino dialect, or a refusal."""
+
+from __future__ import annotations
+
+import logging
+
+import sqlglot
+from sqlglot import exp
+from sqlglot.errors import ErrorLevel, ParseError as SqlglotParseError, TokenError
+
+from gateway.errors import ParseError, UnsupportedStatement
+
+# sqlglot logs (and falls back to an opaque Command) for syntax it does not model; we refuse
+# those statements anyway, so its warnings only add noise with user SQL in them.
+logging.getLogger("sqlglot").setLevel(logging.ERROR)
+
+STATEMENT_KINDS: tuple[type[exp.Expression], ...] = (
+    exp.Command, exp.DML, exp.DDL, exp.Describe, exp.Use, exp.Set, exp.Transaction, exp.Commit,
+    exp.Rollback, exp.Values, exp.Pragma, exp.Show, exp.Grant, exp.Analyze,
+)
+READ_ONLY_KINDS: tuple[type[exp.Expression], ...] = (exp.Select, exp.SetOperation)
+
+
+def parse(sql: str) -> exp.Query:
+    """Parse ``sql`` into one query AST; refuse anything else with a named error."""
+    statements = _parse_all(sql)
+    if len(statements) != 1:
+        raise UnsupportedStatement(
+            f"expected exactly one statement, found {len(statements)}"
+        )
+    statement = statements[0]
+    if not isinstance(statement, READ_ONLY_KINDS):
+        if not _is_statement(statement):
+            raise ParseError("syntax error: not a SQL statement")
+        raise UnsupportedStatement(
+            f"only read-only queries are accepted; {_kind(statement)} statements are refused"
+        )
+    assert isinstance(statement, exp.Query)
+    return statement
+
+
+def _parse_all(sql: str) -> list[exp.Expression]:
+    if not sql or not sql.strip():
+        raise ParseError("empty statement")
+    try:
+        parsed = sqlglot.parse(sql, read="trino", error_level=ErrorLevel.RAISE)
+    except (SqlglotParseError, TokenError) as err:
+        raise ParseError(f"syntax error: {_first_line(err)}") from None
+    return [s for s in parsed if s is not None]
+
+
+def _is_statement(node: exp.Expression) -> bool:
+    """A bare expression (``selec x`` parses as an alias) is a typo, not a statement."""
+    return isinstance(node, STATEMENT_KINDS)
+
+
+def _kind(statement: exp.Expression) -> str:
+    if isinstance(statement, exp.Command):
+        return str(statement.this).upper()
+    return statement.key.upper()
+
+
+def _first_line(err: Exception) -> str:
+    # sqlglot's messages end with an excerpt of the statement; the caller already has that.
+    return str(err).splitlines()[0][:200]
