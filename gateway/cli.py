@@ -29,15 +29,19 @@ app.add_typer(demo_app, name="demo")
 
 ConfigOption = Annotated[Path, typer.Option("--config", "-c", help="Path to shuqiao.toml.")]
 PrincipalOption = Annotated[str, typer.Option("--as", help="Principal to run as.")]
-err = Console(stderr=True, highlight=False)
+
+
+def say(message: str) -> None:
+    """One line on stderr, never wrapped or styled: scripts read these."""
+    sys.stderr.write(message.rstrip("\n") + "\n")
 
 
 def fail(error: ShuqiaoError) -> typer.Exit:
     """Report ``error`` on stderr and pick the exit code the contract names for it."""
     if isinstance(error, PolicyError):
-        err.print(f"refused: {error}", markup=False)
+        say(f"refused: {error}")
         return typer.Exit(EXIT_REFUSED)
-    err.print(f"error: {error}", markup=False)
+    say(f"error: {error}")
     return typer.Exit(EXIT_ERROR)
 
 
@@ -50,7 +54,7 @@ def query(
 ) -> None:
     """Run SQL through the full policy pipeline on the embedded engine."""
     if fmt not in ("table", "json", "csv"):
-        err.print("error: --format must be table, json or csv")
+        say("error: --format must be table, json or csv")
         raise typer.Exit(EXIT_ERROR)
     try:
         gateway = Gateway.from_config(config)
@@ -105,7 +109,7 @@ def _print_refusal(error: PolicyError, fmt: str) -> None:
         sys.stdout.write(json.dumps(report, ensure_ascii=False) + "\n")
     else:
         sys.stdout.write(f"decision: refused\nrule: {error.rule}\nreason: {error}\n")
-    err.print(f"refused: {error}", markup=False)
+    say(f"refused: {error}")
 
 
 @app.command()
@@ -120,7 +124,7 @@ def apply(
         gateway = Gateway.from_config(config)
         summary = apply_policy_file(gateway.store, file)
     except PolicyFileError as error:
-        err.print(str(error), markup=False)
+        say(str(error))
         raise typer.Exit(EXIT_ERROR) from None
     except ShuqiaoError as error:
         raise fail(error) from None
@@ -137,7 +141,7 @@ def demo_init(
     from gateway.demo.build import build_demo
 
     if scale < 100:
-        err.print("error: --scale must be at least 100")
+        say("error: --scale must be at least 100")
         raise typer.Exit(EXIT_ERROR)
     try:
         config = build_demo(data_dir, scale=scale, seed=seed, progress=sys.stderr.isatty())

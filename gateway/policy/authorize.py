@@ -223,10 +223,13 @@ def clause_of(node: exp.Expression, scope: Scope) -> str:
 
 def is_output_alias(column: exp.Column, scope: Scope) -> bool:
     """An unqualified ORDER BY / HAVING reference to a projection alias of the same SELECT."""
-    select = scope.expression
-    if not isinstance(select, exp.Select) or clause_of(column, scope) not in ("order by", "having"):
+    if clause_of(column, scope) not in ("order by", "having"):
         return False
-    return column.name in {p.alias_or_name for p in select.expressions}
+    query = scope.expression
+    if isinstance(query, exp.SetOperation | exp.Select):
+        # A set operation's ORDER BY names the outputs, which its branches checked already.
+        return column.name in set(query.named_selects)
+    return False
 
 
 def match_permitted(column: exp.Column, scope: Scope) -> bool:

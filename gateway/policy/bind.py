@@ -8,6 +8,7 @@ a denied column and a missing one also read the same.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -180,8 +181,10 @@ def _usable_columns(use: TableUse) -> Mapping[str, ActionKind]:
 
 
 def _column_message(detail: str, uses: list[TableUse]) -> str:
-    # sqlglot's message quotes the identifier the user wrote; keep only that part.
-    name = detail.split("'")[1] if detail.count("'") >= 2 else "a column"
+    # sqlglot names the identifier the user wrote ("Unknown column: x" or "Column 'x' could
+    # not be resolved"); keep only that part.
+    found = re.search(r"Unknown column: (\S+)|Column '([^']*)'", detail)
+    name = next((g for g in found.groups() if g), "?") if found else "?"
     if len({u.grant.id for u in uses}) == 1:
         grant = uses[0].grant
         return (

@@ -14,9 +14,9 @@ from gateway.errors import ParseError, UnsupportedStatement
 # those statements anyway, so its warnings only add noise with user SQL in them.
 logging.getLogger("sqlglot").setLevel(logging.ERROR)
 
-STATEMENT_KINDS: tuple[type[exp.Expression], ...] = (
-    exp.Command, exp.DML, exp.DDL, exp.Describe, exp.Use, exp.Set, exp.Transaction, exp.Commit,
-    exp.Rollback, exp.Values, exp.Pragma, exp.Show, exp.Grant, exp.Analyze,
+# What a typo parses to: ``selec x`` is an aliased column, not a statement of another kind.
+BARE_EXPRESSIONS: tuple[type[exp.Expression], ...] = (
+    exp.Condition, exp.Alias, exp.Identifier, exp.Star, exp.Tuple, exp.Paren,
 )
 READ_ONLY_KINDS: tuple[type[exp.Expression], ...] = (exp.Select, exp.SetOperation)
 
@@ -51,7 +51,7 @@ def _parse_all(sql: str) -> list[exp.Expression]:
 
 def _is_statement(node: exp.Expression) -> bool:
     """A bare expression (``selec x`` parses as an alias) is a typo, not a statement."""
-    return isinstance(node, STATEMENT_KINDS)
+    return not isinstance(node, BARE_EXPRESSIONS)
 
 
 def _kind(statement: exp.Expression) -> str:

@@ -56,13 +56,23 @@ def _projections(use: TableUse, target: Target) -> list[exp.Expression]:
         action = use.grant.action(column.name)
         if action.kind is ActionKind.DENY:
             continue
-        raw = exp.column(column.name, table=BASE_ALIAS)
+        raw = _typed(exp.column(column.name, table=BASE_ALIAS), column.type)
         value: exp.Expression = raw
         if action.kind is ActionKind.MASK and action.mask:
             value = mask_expression(action.mask, raw, target.dialect, target.mask_key)
         out.append(exp.alias_(value, column.name))
     # A grant may leave nothing usable but COUNT(*); a view still needs a column.
     return out or [exp.alias_(exp.Literal.number(1), "_sq_row")]
+
+
+def _typed(column: exp.Column, declared: str) -> exp.Expression:
+    """Decimals keep their declared precision whatever the source stores (SQLite stores REAL)."""
+    if not declared.upper().startswith(("DECIMAL", "NUMERIC")):
+        return column
+    try:
+        return exp.cast(column, exp.DataType.build(declared.split(" NOT NULL")[0]))
+    except Exception:  # an unparsable declared type: leave the value as the source gives it
+        return column
 
 
 def _physical(table: Table) -> exp.Table:

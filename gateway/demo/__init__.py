@@ -1,0 +1,1 @@
+"""The reference demo world: departments, their tables, and the seed scenarios."""

@@ -1,0 +1,63 @@
+"""Shared fixtures: the demo catalog (schema only) and a small generated demo world."""
+
+from __future__ import annotations
+
+import sqlite3
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+from catalog.models import CatalogSnapshot  # noqa: E402
+from catalog.store import CatalogStore  # noqa: E402
+from gateway.demo import world  # noqa: E402
+from gateway.demo.build import build_demo, demo_policy_path, register_demo_sources  # noqa: E402
+from gateway.policyfiles import apply_policy_file  # noqa: E402
+from gateway.service import Gateway  # noqa: E402
+
+WORLD_SCALE = 4000
+WORLD_SEED = 7
+
+
+@pytest.fixture(scope="session")
+def demo_snapshot(tmp_path_factory: pytest.TempPathFactory) -> CatalogSnapshot:
+    """The demo catalog over empty department databases: enough for the pure pipeline."""
+    data_dir = tmp_path_factory.mktemp("demo-schema")
+    for source, tables in world.SOURCES.items():
+        with sqlite3.connect(data_dir / f"{source}.sqlite") as con:
+            for ddl in tables.values():
+                con.execute(ddl)
+        con.close()
+    with CatalogStore(data_dir / "catalog.sqlite") as store:
+        register_demo_sources(store, data_dir)
+        apply_policy_file(store, demo_policy_path())
+        return store.snapshot()
+
+
+@dataclass(frozen=True)
+class DemoWorld:
+    data_dir: Path
+    config: Path
+    truth: world.GroundTruth
+
+    def raw(self, source: str) -> sqlite3.Connection:
+        """The department's SQLite file itself, bypassing the gateway (for checking results)."""
+        return sqlite3.connect(f"file:{self.data_dir / source}.sqlite?mode=ro", uri=True)
+
+
+@pytest.fixture(scope="session")
+def demo_world(tmp_path_factory: pytest.TempPathFactory) -> DemoWorld:
+    data_dir = tmp_path_factory.mktemp("demo-world")
+    config = build_demo(data_dir, scale=WORLD_SCALE, seed=WORLD_SEED)
+    return DemoWorld(data_dir, config, world.GroundTruth.load(data_dir / "ground_truth.json"))
+
+
+@pytest.fixture(scope="session")
+def gateway(demo_world: DemoWorld) -> Iterator[Gateway]:
+    service = Gateway.from_config(demo_world.config)
+    yield service
+    service.close()
