@@ -15,7 +15,7 @@ from catalog.models import Source, Table
 
 @dataclass(frozen=True, slots=True)
 class Attachment:
-    """How DuckDB attaches one source: ``ATTACH '<target>' AS "<source>" (TYPE <kind>, READ_ONLY)``."""
+    """How DuckDB attaches one source, read-only, under the source's name."""
 
     source: str
     kind: str

@@ -10,6 +10,7 @@ from datetime import date, datetime, time
 from decimal import Decimal
 
 from gateway.engines import ResultColumn
+from gateway.policy.authorize import ColumnUse
 from gateway.policy.pipeline import Plan
 from gateway.policy.rewrite import Target
 
@@ -65,8 +66,8 @@ def explanation(plan: Plan, targets: Sequence[Target]) -> dict[str, object]:
     }
 
 
-def _unique(plan: Plan) -> list[object]:
-    seen: dict[tuple[str, str, str], object] = {}
+def _unique(plan: Plan) -> list[ColumnUse]:
+    seen: dict[tuple[str, str, str], ColumnUse] = {}
     for use in plan.decision.uses:
         seen.setdefault((use.clause, use.table, use.column), use)
     return list(seen.values())

@@ -12,12 +12,12 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from catalog.models import CatalogSnapshot  # noqa: E402
-from catalog.store import CatalogStore  # noqa: E402
-from gateway.demo import world  # noqa: E402
-from gateway.demo.build import build_demo, demo_policy_path, register_demo_sources  # noqa: E402
-from gateway.policyfiles import apply_policy_file  # noqa: E402
-from gateway.service import Gateway  # noqa: E402
+from catalog.models import CatalogSnapshot
+from catalog.store import CatalogStore
+from gateway.demo import world
+from gateway.demo.build import build_demo, demo_policy_path, register_demo_sources
+from gateway.policyfiles import apply_policy_file
+from gateway.service import Gateway
 
 WORLD_SCALE = 4000
 WORLD_SEED = 7

@@ -153,7 +153,7 @@ def test_render_is_plain_sql_for_every_engine(demo_snapshot: CatalogSnapshot) ->
         assert isinstance(parse_in(dialect, sql), exp.Select)
 
 
-def parse_in(dialect: str, sql: str) -> exp.Expression:
+def parse_in(dialect: str, sql: str) -> exp.Expr:
     import sqlglot
 
     return sqlglot.parse_one(sql, read=dialect)

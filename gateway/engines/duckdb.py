@@ -20,7 +20,7 @@ from gateway.errors import EngineError, SourceError
 
 
 def extension_directory() -> str:
-    import duckdb_ext  # the duckdb-ext-* packages share this namespace package
+    import duckdb_ext  # type: ignore[import-untyped]  # the duckdb-ext-* namespace package
 
     return str(Path(next(iter(duckdb_ext.__path__))) / "extensions")
 
@@ -79,8 +79,11 @@ class DuckDBEngine:
         self._con.close()
 
 
-def _config(threads: int | None, memory_limit: str | None) -> dict[str, str | bool | int]:
-    config: dict[str, str | bool | int] = {
+ConfigValue = str | bool | int | float | list[str]
+
+
+def _config(threads: int | None, memory_limit: str | None) -> dict[str, ConfigValue]:
+    config: dict[str, ConfigValue] = {
         "autoinstall_known_extensions": False,
         "autoload_known_extensions": False,
         "allow_community_extensions": False,

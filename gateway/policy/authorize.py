@@ -166,7 +166,8 @@ class _Checker:
         where = f"{use.table.qualified} is aggregate-only under grant {use.grant.id}"
         select = scope.expression
         if not isinstance(select, exp.Select) or not is_aggregating(select):
-            raise AggregateOnlyViolation(f"{where}: the query must aggregate it (GROUP BY or aggregates)")
+            raise AggregateOnlyViolation(
+                f"{where}: the query must aggregate it (GROUP BY or aggregates)")
         _refuse_in_aggregate_scope(scope, where)
         for column in _columns_of(alias, scope):
             _check_aggregated_column(column, select, where)
@@ -182,10 +183,10 @@ def authorize(bound: Bound, ctx: PolicyContext) -> Decision:
     return _Checker(bound).run()
 
 
-def own_nodes(scope: Scope) -> Iterator[exp.Expression]:
+def own_nodes(scope: Scope) -> Iterator[exp.Expr]:
     """The nodes of ``scope`` itself, not of the scopes nested in it."""
     nested = {id(s.expression) for s in _children(scope)}
-    stack: list[exp.Expression] = [scope.expression]
+    stack: list[exp.Expr] = [scope.expression]
     while stack:
         node = stack.pop()
         yield node
@@ -208,15 +209,16 @@ def _scope_with_source(scope: Scope, name: str) -> Scope | None:
     return None
 
 
-def clause_of(node: exp.Expression, scope: Scope) -> str:
-    child: exp.Expression = node
+def clause_of(node: exp.Expr, scope: Scope) -> str:
+    child: exp.Expr = node
     parent = node.parent
     label = "expression"
     while parent is not None and child is not scope.expression:
         if isinstance(parent, exp.Window):
             label = "window"
         if parent is scope.expression:
-            return CLAUSES.get(child.arg_key, child.arg_key) if label != "window" else label
+            key = child.arg_key or "expression"
+            return label if label == "window" else CLAUSES.get(key, key)
         child, parent = parent, parent.parent
     return label
 
@@ -246,7 +248,7 @@ def match_permitted(column: exp.Column, scope: Scope) -> bool:
     return False
 
 
-def in_condition(node: exp.Expression, scope: Scope) -> bool:
+def in_condition(node: exp.Expr, scope: Scope) -> bool:
     """True when ``node`` sits in a WHERE or JOIN ... ON condition through AND / OR / NOT only."""
     current = node.parent
     while isinstance(current, CONDITION_GLUE):
@@ -256,7 +258,7 @@ def in_condition(node: exp.Expression, scope: Scope) -> bool:
     return isinstance(current, exp.Join) and node_arg_is_on(node, current)
 
 
-def node_arg_is_on(node: exp.Expression, join: exp.Join) -> bool:
+def node_arg_is_on(node: exp.Expr, join: exp.Join) -> bool:
     on = join.args.get("on")
     return on is not None and (on is node or any(n is node for n in on.walk()))
 
@@ -284,7 +286,8 @@ def _passes_outward(scope: Scope) -> bool:
             holder = holder.parent
         select = current.expression
         single = isinstance(select, exp.Select) and len(select.expressions) == 1
-        return isinstance(holder, exp.In) and single and in_condition(holder, current.parent or current)
+        outer = current.parent or current
+        return isinstance(holder, exp.In) and single and in_condition(holder, outer)
     return False
 
 
@@ -315,7 +318,7 @@ def _check_aggregated_column(column: exp.Column, select: exp.Select, where: str)
     if column.find_ancestor(exp.Where, exp.Join, exp.Group) is not None:
         return
     grouped = [g for g in (select.args.get("group") or exp.Group()).expressions]
-    node: exp.Expression | None = column
+    node: exp.Expr | None = column
     while node is not None and node is not select:
         if any(node == g for g in grouped):
             return

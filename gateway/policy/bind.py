@@ -22,7 +22,7 @@ from gateway.errors import ColumnDenied, GrantExpired, NotGranted, Unsupported
 from gateway.policy.context import PolicyContext
 
 # Nodes whose semantics the pipeline does not model; refusing them keeps it fail-closed.
-REFUSED_NODES: dict[type[exp.Expression], str] = {
+REFUSED_NODES: dict[type[exp.Expr], str] = {
     exp.Lateral: "LATERAL",
     exp.Unnest: "UNNEST",
     exp.Explode: "UNNEST / EXPLODE",
@@ -84,8 +84,8 @@ def _refuse_unknown_constructs(query: exp.Query) -> None:
             raise Unsupported(f"{source.key.upper()} in FROM is not supported")
 
 
-def _from_sources(query: exp.Query) -> list[exp.Expression]:
-    sources: list[exp.Expression] = [f.this for f in query.find_all(exp.From)]
+def _from_sources(query: exp.Query) -> list[exp.Expr]:
+    sources: list[exp.Expr] = [f.this for f in query.find_all(exp.From)]
     for join in query.find_all(exp.Join):
         if join.args.get("using") or join.args.get("method") or join.kind == "NATURAL":
             raise Unsupported("JOIN ... USING and NATURAL JOIN are not supported; use ON")
@@ -162,17 +162,25 @@ def _qualify(query: exp.Query, uses: list[TableUse]) -> exp.Query:
 
 
 def _schema(uses: list[TableUse]) -> MappingSchema:
-    mapping: dict[str, dict[str, dict[str, dict[str, str]]]] = {}
-    visible: dict[str, dict[str, dict[str, set[str]]]] = {}
+    mapping: dict[str, object] = {}
+    visible: dict[str, object] = {}
     for use in uses:
         columns = _usable_columns(use)
-        per_table = mapping.setdefault(use.table.source, {}).setdefault(LOGICAL_SCHEMA, {})
-        per_table[use.table.name] = {c: "UNKNOWN" for c in columns}
         shown = {c for c, kind in columns.items() if kind in (ActionKind.ALLOW, ActionKind.MASK)}
-        visible.setdefault(use.table.source, {}).setdefault(LOGICAL_SCHEMA, {})[use.table.name] = (
-            shown
-        )
+        _nest(mapping, use.table.source, use.table.name)[use.table.name] = {
+            c: "UNKNOWN" for c in columns
+        }
+        _nest(visible, use.table.source, use.table.name)[use.table.name] = shown
     return MappingSchema(mapping, visible=visible, dialect="trino")
+
+
+def _nest(tree: dict[str, object], catalog: str, table: str) -> dict[str, object]:
+    """The ``{catalog: {schema: {...}}}`` level of ``tree`` holding ``table``."""
+    schemas = tree.setdefault(catalog, {})
+    assert isinstance(schemas, dict)
+    tables = schemas.setdefault(LOGICAL_SCHEMA, {})
+    assert isinstance(tables, dict)
+    return tables
 
 
 def _usable_columns(use: TableUse) -> Mapping[str, ActionKind]:

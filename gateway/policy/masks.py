@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 from dataclasses import dataclass, field
-from functools import lru_cache
+from functools import cache
 
 import sqlglot
 from sqlglot import exp
@@ -89,7 +89,7 @@ def derive_key(secret: str, principal: str) -> str:
     return hmac.new(secret.encode(), principal.encode(), hashlib.sha256).hexdigest()
 
 
-def mask_expression(name: str, column: exp.Expression, dialect: str, key: str) -> exp.Expression:
+def mask_expression(name: str, column: exp.Expr, dialect: str, key: str) -> exp.Expr:
     """The mask applied to ``column``, as an AST to be rendered in ``dialect``."""
     template = _template(name, dialect)
     masked = template.transform(lambda n: _fill(n, column, key), copy=True)
@@ -99,13 +99,13 @@ def mask_expression(name: str, column: exp.Expression, dialect: str, key: str) -
     )
 
 
-@lru_cache(maxsize=None)
-def _template(name: str, dialect: str) -> exp.Expression:
+@cache
+def _template(name: str, dialect: str) -> exp.Expr:
     text = MASKS[name].template(dialect).replace("{c}", PLACEHOLDER)
     return sqlglot.parse_one(text, read=dialect)
 
 
-def _fill(node: exp.Expression, column: exp.Expression, key: str) -> exp.Expression:
+def _fill(node: exp.Expr, column: exp.Expr, key: str) -> exp.Expr:
     if isinstance(node, exp.Column) and node.name == PLACEHOLDER and not node.table:
         return column.copy()
     if isinstance(node, exp.Literal) and node.is_string and node.this == KEY_PLACEHOLDER:

@@ -6,7 +6,8 @@ import logging
 
 import sqlglot
 from sqlglot import exp
-from sqlglot.errors import ErrorLevel, ParseError as SqlglotParseError, TokenError
+from sqlglot.errors import ErrorLevel, TokenError
+from sqlglot.errors import ParseError as SqlglotParseError
 
 from gateway.errors import ParseError, UnsupportedStatement
 
@@ -15,10 +16,10 @@ from gateway.errors import ParseError, UnsupportedStatement
 logging.getLogger("sqlglot").setLevel(logging.ERROR)
 
 # What a typo parses to: ``selec x`` is an aliased column, not a statement of another kind.
-BARE_EXPRESSIONS: tuple[type[exp.Expression], ...] = (
+BARE_EXPRESSIONS: tuple[type[exp.Expr], ...] = (
     exp.Condition, exp.Alias, exp.Identifier, exp.Star, exp.Tuple, exp.Paren,
 )
-READ_ONLY_KINDS: tuple[type[exp.Expression], ...] = (exp.Select, exp.SetOperation)
+READ_ONLY_KINDS: tuple[type[exp.Expr], ...] = (exp.Select, exp.SetOperation)
 
 
 def parse(sql: str) -> exp.Query:
@@ -39,7 +40,7 @@ def parse(sql: str) -> exp.Query:
     return statement
 
 
-def _parse_all(sql: str) -> list[exp.Expression]:
+def _parse_all(sql: str) -> list[exp.Expr]:
     if not sql or not sql.strip():
         raise ParseError("empty statement")
     try:
@@ -49,12 +50,12 @@ def _parse_all(sql: str) -> list[exp.Expression]:
     return [s for s in parsed if s is not None]
 
 
-def _is_statement(node: exp.Expression) -> bool:
+def _is_statement(node: exp.Expr) -> bool:
     """A bare expression (``selec x`` parses as an alias) is a typo, not a statement."""
     return not isinstance(node, BARE_EXPRESSIONS)
 
 
-def _kind(statement: exp.Expression) -> str:
+def _kind(statement: exp.Expr) -> str:
     if isinstance(statement, exp.Command):
         return str(statement.this).upper()
     return statement.key.upper()

@@ -50,14 +50,14 @@ def policy_view(use: TableUse, target: Target) -> exp.Subquery:
     return select.subquery(use.alias, copy=False)
 
 
-def _projections(use: TableUse, target: Target) -> list[exp.Expression]:
-    out: list[exp.Expression] = []
+def _projections(use: TableUse, target: Target) -> list[exp.Expr]:
+    out: list[exp.Expr] = []
     for column in use.table.columns:
         action = use.grant.action(column.name)
         if action.kind is ActionKind.DENY:
             continue
         raw = _typed(exp.column(column.name, table=BASE_ALIAS), column.type)
-        value: exp.Expression = raw
+        value: exp.Expr = raw
         if action.kind is ActionKind.MASK and action.mask:
             value = mask_expression(action.mask, raw, target.dialect, target.mask_key)
         out.append(exp.alias_(value, column.name))
@@ -65,7 +65,7 @@ def _projections(use: TableUse, target: Target) -> list[exp.Expression]:
     return out or [exp.alias_(exp.Literal.number(1), "_sq_row")]
 
 
-def _typed(column: exp.Column, declared: str) -> exp.Expression:
+def _typed(column: exp.Column, declared: str) -> exp.Expr:
     """Decimals keep their declared precision whatever the source stores (SQLite stores REAL)."""
     if not declared.upper().startswith(("DECIMAL", "NUMERIC")):
         return column
@@ -80,12 +80,12 @@ def _physical(table: Table) -> exp.Table:
                       alias=BASE_ALIAS)
 
 
-def _row_filter(text: str) -> exp.Expression:
+def _row_filter(text: str) -> exp.Expr:
     return _parsed_filter(text).copy()
 
 
 @lru_cache(maxsize=1024)
-def _parsed_filter(text: str) -> exp.Expression:
+def _parsed_filter(text: str) -> exp.Expr:
     condition = sqlglot.parse_one(text, read="trino")
     for column in condition.find_all(exp.Column):
         column.set("table", exp.to_identifier(BASE_ALIAS))
