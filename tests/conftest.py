@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import duckdb
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
@@ -16,6 +17,7 @@ from catalog.models import CatalogSnapshot
 from catalog.store import CatalogStore
 from gateway.demo import world
 from gateway.demo.build import build_demo, demo_policy_path, register_demo_sources
+from gateway.engines.duckdb import extension_directory
 from gateway.policyfiles import apply_policy_file
 from gateway.service import Gateway
 
@@ -47,6 +49,16 @@ class DemoWorld:
     def raw(self, source: str) -> sqlite3.Connection:
         """The department's SQLite file itself, bypassing the gateway (for checking results)."""
         return sqlite3.connect(f"file:{self.data_dir / source}.sqlite?mode=ro", uri=True)
+
+    def raw_duckdb(self) -> duckdb.DuckDBPyConnection:
+        """Plain DuckDB over every raw department file, attached under its source name."""
+        con = duckdb.connect(config={"extension_directory": extension_directory(),
+                                     "autoinstall_known_extensions": False})
+        con.execute("LOAD sqlite_scanner")
+        for source in world.SOURCES:
+            path = self.data_dir / f"{source}.sqlite"
+            con.execute(f"ATTACH '{path}' AS {source} (TYPE sqlite, READ_ONLY)")
+        return con
 
 
 @pytest.fixture(scope="session")
