@@ -142,7 +142,7 @@ class Grant:
     principal: str
     table: str
     purpose: str
-    columns: Mapping[str, ColumnAction]
+    columns: Mapping[str, ColumnAction] = field(hash=False)
     row_filter: str | None = None
     aggregate_only: AggregateOnly | None = None
     valid_from: date | None = None

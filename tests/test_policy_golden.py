@@ -19,7 +19,7 @@ from gateway.policy.authorize import Decision, authorize
 from gateway.policy.bind import bind
 from gateway.policy.context import PolicyContext
 from gateway.policy.parse import parse
-from gateway.policy.render import render
+from gateway.policy.render import render, render_statement
 from gateway.policy.rewrite import Target, rewrite
 
 FIXTURES = Path(__file__).parent / "fixtures" / "policy"
@@ -157,3 +157,16 @@ def parse_in(dialect: str, sql: str) -> exp.Expr:
     import sqlglot
 
     return sqlglot.parse_one(sql, read=dialect)
+
+
+@pytest.mark.parametrize(("step", "case"), [v for v in VALID if v[0] in ("rewrite", "render")],
+                         ids=[c.id for s, c in VALID if s in ("rewrite", "render")])
+def test_spliced_render_equals_whole_ast_render(step: str, case: Case,
+                                                demo_snapshot: CatalogSnapshot) -> None:
+    ctx = context(demo_snapshot, case.principal)
+    bound = bind(parse(case.sql), ctx)
+    decision = authorize(bound, ctx)
+    for dialect in ("duckdb", "trino", "postgres"):
+        target = Target(dialect, "k" * 64)
+        whole = render(rewrite(bound, decision, target), dialect)
+        assert render_statement(bound, decision, target) == whole

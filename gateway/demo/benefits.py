@@ -12,7 +12,7 @@ import numpy as np
 from gateway.demo.justice import Terms
 from gateway.demo.lives import ACTIVE, ADULT_AGE, Lives
 from gateway.demo.people import REGION_TEXT, People, draw_chengdu
-from gateway.demo.rows import STRING, Array, Rows, choose, pick, strings
+from gateway.demo.rows import STRING, Array, Rows, choose, column, labels, pick
 from gateway.demo.timeline import PAY_MONTHS, TODAY, add_years, days, stream, uniform_dates
 
 # Share insured among active Sichuan residents who draw no pension, by age band.
@@ -60,10 +60,10 @@ def insured_rows(seed: int, people: People, lives: Lives) -> Rows:
     return Rows(owner, {
         "id_no": people.id_no[owner],
         "name": people.name[owner],
-        "insurance_type": strings(INSURANCE_TYPES)[kind[order]],
+        "insurance_type": labels(INSURANCE_TYPES)[kind[order]],
         "region_code": offices(seed, people, lives)[owner],
         "enrolled_on": enrolled[order],
-        "status": strings(STATUSES)[_member_status(rng, lives)[owner]],
+        "status": labels(STATUSES)[_member_status(rng, lives)[owner]],
     })
 
 
@@ -152,8 +152,7 @@ def bank_accounts(rng: np.random.Generator, size: int) -> Array:
     """19-digit debit card numbers: a bank's BIN, 12 digits, and a Luhn check digit."""
     bins = np.array([int(b) for b in BANK_BINS], dtype=np.int64)
     payload = bins[rng.integers(0, len(bins), size)] * 10**12 + rng.integers(0, 10**12, size)
-    result: Array = np.strings.add(payload.astype(STRING), luhn_digit(payload).astype(STRING))
-    return result
+    return column(np.strings.add(payload.astype(STRING), luhn_digit(payload).astype(STRING)))
 
 
 def luhn_digit(payload: Array) -> Array:

@@ -11,14 +11,13 @@ from datetime import date
 
 import numpy as np
 
-from gateway.demo.rows import Array
+from gateway.demo.rows import STRING, Array
 
 WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
 CHECK_CHARS = "10X98765432"
 MAX_PER_DAY = 499  # sequences per region, birth date and sex: 001..997 odd, 002..998 even
 
 _SHAPE = re.compile(r"\d{17}[\dX]")
-_STRING = np.dtypes.StringDType()
 
 
 def check_char(body: str) -> str:
@@ -73,6 +72,6 @@ def compose(region: Array, birth: Array, seq: Array) -> Array:
     total = np.zeros(len(body), dtype=np.int64)
     for position, weight in enumerate(WEIGHTS):
         total += (body // 10 ** (16 - position)) % 10 * weight
-    checks = np.array(list(CHECK_CHARS), dtype=_STRING)[total % 11]
-    result: Array = np.strings.add(body.astype(_STRING), checks)
+    checks = np.array(list(CHECK_CHARS), dtype=STRING)[total % 11]
+    result: Array = np.strings.add(body.astype(STRING), checks)
     return result

@@ -14,7 +14,7 @@ import numpy as np
 
 from gateway.demo.lives import ACTIVE, Lives
 from gateway.demo.people import People
-from gateway.demo.rows import Array, Rows, strings
+from gateway.demo.rows import Array, Rows, labels
 from gateway.demo.timeline import (
     NAT,
     PAY_MONTHS,
@@ -58,7 +58,7 @@ class Terms:
         """justice.incarcerations, in order of admission."""
         rng = stream(seed, "incarcerations")
         order = np.argsort(self.start, kind="stable")
-        facility = strings(FACILITIES)[rng.integers(0, len(FACILITIES), len(order))]
+        facility = labels(FACILITIES)[rng.integers(0, len(FACILITIES), len(order))]
         return Rows(self.owner[order], {
             "id_no": people.id_no[self.owner[order]],
             "facility_code": facility,

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from gateway.demo.people import People
-from gateway.demo.rows import Array, Rows, pick, strings
+from gateway.demo.rows import Array, Rows, labels, pick
 from gateway.demo.timeline import (
     NAT,
     TODAY,
@@ -155,5 +155,5 @@ def deaths_rows(seed: int, people: People, lives: Lives) -> Rows:
         "id_no": people.id_no[owner],
         "death_date": lives.death[owner],
         "region_code": people.region_code[owner],
-        "cause_category": strings(CAUSES)[pick(rng, CAUSE_WEIGHTS, len(owner))],
+        "cause_category": labels(CAUSES)[pick(rng, CAUSE_WEIGHTS, len(owner))],
     })

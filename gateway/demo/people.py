@@ -19,7 +19,7 @@ from gateway.demo.names import (
     SURNAMES,
 )
 from gateway.demo.regions import REGIONS, STREETS
-from gateway.demo.rows import NULLABLE_STRING, STRING, Array, Rows, choose, pick, strings
+from gateway.demo.rows import STRING, Array, Rows, choose, column, labels, pick, strings
 from gateway.demo.timeline import DAYS_PER_YEAR, TODAY, age_on, stream
 
 # Relative size of each 5-year age band, 0-4 up to 95-99.
@@ -43,7 +43,7 @@ NO_PHONE_SHARE = 0.02
 OLDER_GENERATION = np.datetime64("1965-01-01")
 
 REGION_CODES = np.array([int(r.code) for r in REGIONS], dtype=np.int64)
-REGION_TEXT = strings([r.code for r in REGIONS])
+REGION_TEXT = labels([r.code for r in REGIONS])
 REGION_PREFIX = strings([r.prefix for r in REGIONS])
 REGION_WEIGHTS = tuple(r.weight for r in REGIONS)
 CHENGDU = np.flatnonzero(REGION_CODES // 100 == 5101)
@@ -141,8 +141,8 @@ def draw_people(seed: int, size: int) -> People:
     hukou = draw_regions(stream(seed, "people.hukou"), size)
     birth = draw_births(stream(seed, "people.birth"), size)
     male = stream(seed, "people.sex").random(size) < MALE_SHARE
-    id_no = _id_numbers(seed, hukou, birth, male)
-    name = draw_names(stream(seed, "people.name"), male, birth)
+    id_no = column(_id_numbers(seed, hukou, birth, male))
+    name = column(draw_names(stream(seed, "people.name"), male, birth))
     return People(hukou, birth, male, id_no, name, age_on(birth, TODAY))
 
 
@@ -165,7 +165,7 @@ def residents_rows(seed: int, people: People, status: Array) -> Rows:
         "hukou_region_code": people.region_code,
         "address": addresses(rng, people.hukou),
         "phone": phones(rng, people.age),
-        "status": strings(("active", "deceased", "emigrated"))[status],
+        "status": labels(("active", "deceased", "emigrated"))[status],
     })
 
 
@@ -176,8 +176,7 @@ def addresses(rng: np.random.Generator, hukou: Array) -> Array:
     where = np.where(away, draw_chengdu(rng, size), hukou)
     street = strings(STREETS)[rng.integers(0, len(STREETS), size)]
     number = np.strings.add(rng.integers(1, 400, size).astype(STRING), "号")
-    result: Array = np.strings.add(np.strings.add(REGION_PREFIX[where], street), number)
-    return result
+    return column(np.strings.add(np.strings.add(REGION_PREFIX[where], street), number))
 
 
 def phones(rng: np.random.Generator, age: Array) -> Array:
@@ -185,6 +184,6 @@ def phones(rng: np.random.Generator, age: Array) -> Array:
     size = len(age)
     prefix = strings(PHONE_PREFIXES)[rng.integers(0, len(PHONE_PREFIXES), size)]
     line = np.strings.zfill(rng.integers(0, 100_000_000, size).astype(STRING), 8)
-    result: Array = np.strings.add(prefix, line).astype(NULLABLE_STRING)
+    result = column(np.strings.add(prefix, line))
     result[(age < PHONE_FROM_AGE) | (rng.random(size) < NO_PHONE_SHARE)] = None
     return result

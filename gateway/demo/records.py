@@ -17,8 +17,8 @@ import numpy as np
 from gateway.demo.justice import Terms
 from gateway.demo.lives import ACTIVE, Lives
 from gateway.demo.people import REGION_TEXT, REGION_WEIGHTS, People, draw_chengdu
-from gateway.demo.regions import DISTANT_DESTINATIONS
-from gateway.demo.rows import STRING, Array, Rows, pick, strings
+from gateway.demo.regions import DISTANT_DESTINATIONS, REGIONS
+from gateway.demo.rows import STRING, Array, Rows, column, labels, pick, strings
 from gateway.demo.timeline import (
     HISTORY_START,
     NAT,
@@ -51,6 +51,7 @@ CATEGORIES = ("visual", "hearing", "physical", "intellectual", "mental", "multip
 CATEGORY_WEIGHTS = (0.13, 0.12, 0.48, 0.08, 0.09, 0.10)
 GRADE_WEIGHTS = (0.15, 0.25, 0.30, 0.30)
 CERTIFICATES_FROM = np.datetime64("2008-04-01")  # the second-generation certificate
+_REGION_CODES = strings([r.code for r in REGIONS])
 
 
 @dataclass(frozen=True)
@@ -173,18 +174,16 @@ def _hospital_codes(rng: np.random.Generator, hukou: Array) -> Array:
     size = len(hukou)
     where = np.where(rng.random(size) < 0.25, draw_chengdu(rng, size), hukou)
     number = np.strings.zfill((1 + rng.geometric(0.15, size)).astype(STRING), 5)
-    result: Array = np.strings.add(np.strings.add("H", REGION_TEXT[where]), number)
-    return result
+    return column(np.strings.add(np.strings.add("H", _REGION_CODES[where]), number))
 
 
 def _diagnoses(rng: np.random.Generator, people: People, owner: Array) -> Array:
     size = len(owner)
     age, male = people.age[owner], people.male[owner]
-    elderly = strings(ELDERLY_DIAGNOSES)[rng.integers(0, len(ELDERLY_DIAGNOSES), size)]
-    general = strings(GENERAL_DIAGNOSES)[rng.integers(0, len(GENERAL_DIAGNOSES), size)]
+    elderly = labels(ELDERLY_DIAGNOSES)[rng.integers(0, len(ELDERLY_DIAGNOSES), size)]
+    general = labels(GENERAL_DIAGNOSES)[rng.integers(0, len(GENERAL_DIAGNOSES), size)]
     birth = ~male & (age >= 20) & (age < 40) & (rng.random(size) < 0.5)
-    childbirth = strings((CHILDBIRTH,))[np.zeros(size, dtype=np.intp)]
-    result: Array = np.where(age >= 60, elderly, np.where(birth, childbirth, general))
+    result: Array = np.where(age >= 60, elderly, np.where(birth, CHILDBIRTH, general))
     return result
 
 
@@ -199,13 +198,13 @@ def trip_rows(seed: int, people: People, events: Events) -> Rows:
                       REGION_TEXT[pick(rng, REGION_WEIGHTS, size)])
     nearby = REGION_TEXT[pick(rng, REGION_WEIGHTS, size)]
     distant = (rng.random(size) < 0.25) | (nearby == origin)
-    far = strings(DISTANT_DESTINATIONS)[rng.integers(0, len(DISTANT_DESTINATIONS), size)]
+    far = labels(DISTANT_DESTINATIONS)[rng.integers(0, len(DISTANT_DESTINATIONS), size)]
     # Far trips go by rail or air, near ones by rail or coach.
     mode = np.where(distant, pick(rng, (0.55, 0.45), size), pick(rng, (0.5, 0.0, 0.5), size))
     return Rows(owner, {
         "trip_id": TRIP_ID_BASE + np.arange(1, size + 1),
         "id_no": people.id_no[owner],
-        "mode": strings(("rail", "air", "coach"))[mode],
+        "mode": labels(("rail", "air", "coach"))[mode],
         "departed_at": departed,
         "origin_code": origin,
         "destination_code": np.where(distant, far, nearby),
@@ -234,7 +233,7 @@ def certificate_rows(seed: int, people: People, lives: Lives) -> Rows:
     owner = owner[order]
     return Rows(owner, {
         "id_no": people.id_no[owner],
-        "category": strings(CATEGORIES)[pick(rng, CATEGORY_WEIGHTS, size)],
+        "category": labels(CATEGORIES)[pick(rng, CATEGORY_WEIGHTS, size)],
         "grade": 1 + pick(rng, GRADE_WEIGHTS, size),
         "issued_on": issued[order],
     })

@@ -9,8 +9,10 @@ import numpy as np
 import numpy.typing as npt
 
 Array = npt.NDArray[Any]
+# Text is built with numpy's vectorised string functions (which need StringDType), and stored in
+# columns as object arrays of Python strings: lookups into those share the string objects
+# instead of copying them, and SQLite takes them without another conversion.
 STRING = np.dtypes.StringDType()
-NULLABLE_STRING = np.dtypes.StringDType(na_object=None)
 
 
 @dataclass(frozen=True)
@@ -30,13 +32,25 @@ class Rows:
 
 
 def strings(values: tuple[str, ...] | list[str] | str) -> Array:
-    """A lookup array for vocabulary, indexed by integer codes to build string columns."""
+    """Pieces to build text from, indexed by integer codes (a str is split into characters)."""
     return np.array(list(values), dtype=STRING)
+
+
+def labels(values: tuple[str, ...] | list[str]) -> Array:
+    """A column's vocabulary, indexed by integer codes to give the column."""
+    result: Array = np.empty(len(values), dtype=object)
+    result[:] = values
+    return result
+
+
+def column(built: Array) -> Array:
+    """Text built as StringDType, as a column of Python strings."""
+    return built.astype(object)
 
 
 def choose(condition: Array, if_true: str, if_false: str) -> Array:
     """One of two words per row."""
-    result: Array = strings((if_false, if_true))[condition.astype(np.intp)]
+    result: Array = labels((if_false, if_true))[condition.astype(np.intp)]
     return result
 
 

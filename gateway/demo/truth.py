@@ -81,7 +81,7 @@ def ground_truth(tables: Tables, *, scale: int, seed: int) -> GroundTruth:
 
 
 def _id_numbers(residents: Rows) -> Array:
-    result: Array = np.empty(len(residents), dtype=STRING)
+    result: Array = np.empty(len(residents), dtype=object)
     result[residents.owner] = residents.columns["id_no"]
     return result
 
@@ -100,7 +100,7 @@ def _uninsured(tables: Tables, size: int) -> Array:
     columns = residents.columns
     target = (
         (columns["status"] == "active")
-        & np.strings.startswith(columns["hukou_region_code"], "51")
+        & np.strings.startswith(columns["hukou_region_code"].astype(STRING), "51")
         & (columns["birth_date"] <= ADULT_BORN_BY)
     )
     insured = np.zeros(size, dtype=bool)

@@ -62,14 +62,34 @@ def _chunk(rows: Rows, start: int, stop: int) -> Iterator[tuple[object, ...]]:
 
 def sql_values(column: Array) -> list[object]:
     """Python values SQLite stores as the declared types expect: dates and timestamps as ISO
-    text (``YYYY-MM-DD``, ``YYYY-MM-DD HH:MM:SS``), NaT and missing strings as NULL."""
+    text (``YYYY-MM-DD``, ``YYYY-MM-DD HH:MM:SS``), NaT as NULL. Strings are already Python
+    strings (None for NULL)."""
     if column.dtype.kind != "M":
         values: list[object] = column.tolist()
         return values
-    text = np.datetime_as_string(column)
-    if np.datetime_data(column.dtype)[0] != "D":
-        text = np.char.replace(text, "T", " ")
-    boxed = text.astype(object)
-    boxed[np.isnat(column)] = None
-    result: list[object] = boxed.tolist()
+    if np.datetime_data(column.dtype)[0] == "D":
+        text = _day_text(column)
+    else:
+        seconds = column.astype("datetime64[s]")
+        day = seconds.astype("datetime64[D]")
+        text = _day_text(day) + _TIME_OF_DAY[(seconds - day).astype(np.int64) % 86_400]
+    text[np.isnat(column)] = None
+    result: list[object] = text.tolist()
     return result
+
+
+def _day_text(days: Array) -> Array:
+    """ISO dates through a lookup table over the column's range: formatting each distinct day
+    once is much faster than formatting every value."""
+    number = days.astype(np.int64)
+    known = number[~np.isnat(days)]
+    low = int(known.min()) if len(known) else 0
+    high = int(known.max()) if len(known) else 0
+    table = np.datetime_as_string(np.arange(low, high + 1).astype("datetime64[D]")).astype(object)
+    result: Array = table[np.clip(number - low, 0, high - low)]
+    return result
+
+
+_TIME_OF_DAY: Array = np.array(
+    [f" {s // 3600:02d}:{s // 60 % 60:02d}:{s % 60:02d}" for s in range(86_400)], dtype=object
+)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import lru_cache
 
 from sqlglot import exp
 from sqlglot.errors import OptimizeError
@@ -65,8 +66,10 @@ class Bound:
         return self.uses[index] if isinstance(index, int) else None
 
 
-def bind(query: exp.Query, ctx: PolicyContext) -> Bound:
-    query = query.copy()
+def bind(query: exp.Query, ctx: PolicyContext, *, copy: bool = True) -> Bound:
+    """Bind ``query`` (copied first unless ``copy=False`` hands the tree over, as the pipeline
+    does with the fresh tree parse returns)."""
+    query = query.copy() if copy else query
     _refuse_unknown_constructs(query)
     cte_names = {cte.alias_or_name.lower() for cte in query.find_all(exp.CTE)}
     tables = [t for t in query.find_all(exp.Table) if not _is_cte(t, cte_names)]
@@ -100,14 +103,14 @@ def _is_cte(node: exp.Table, cte_names: set[str]) -> bool:
 
 
 def _bind_table(node: exp.Table, index: int, ctx: PolicyContext) -> TableUse:
-    written = node.sql(dialect="trino")
     extra = {k for k, v in node.args.items() if v and k not in PLAIN_TABLE_ARGS}
     if extra or not isinstance(node.this, exp.Identifier):
+        written = node.sql(dialect="trino")
         raise Unsupported(f"table reference {written} uses syntax that is not supported")
     name = _qualified_name(node, ctx)
     table = ctx.snapshot.table(name) if name else None
     if table is None:
-        raise NotGranted(name or written)
+        raise NotGranted(name or node.sql(dialect="trino"))
     grant = _grant_for(table, ctx)
     alias = node.alias_or_name.lower()
     use = TableUse(alias, table, grant)
@@ -145,7 +148,7 @@ def _normalise(node: exp.Table, table: Table, alias: str) -> None:
 
 
 def _qualify(query: exp.Query, uses: list[TableUse]) -> exp.Query:
-    schema = _schema(uses)
+    schema = _schema(tuple(uses))
     try:
         result = qualify(
             query,
@@ -161,7 +164,10 @@ def _qualify(query: exp.Query, uses: list[TableUse]) -> exp.Query:
     return result
 
 
-def _schema(uses: list[TableUse]) -> MappingSchema:
+@lru_cache(maxsize=1024)
+def _schema(uses: tuple[TableUse, ...]) -> MappingSchema:
+    """The tables' usable columns; memoised, as a statement's tables recur far more often than
+    they change (grants and tables are immutable values, so the key is exact)."""
     mapping: dict[str, object] = {}
     visible: dict[str, object] = {}
     for use in uses:

@@ -37,7 +37,15 @@ def parse(sql: str) -> exp.Query:
             f"only read-only queries are accepted; {_kind(statement)} statements are refused"
         )
     assert isinstance(statement, exp.Query)
-    return statement
+    return _without_positions(statement)
+
+
+def _without_positions(query: exp.Query) -> exp.Query:
+    """Drop the token positions sqlglot keeps in each node's ``meta``: nothing downstream uses
+    them, and every copy of the tree would deep-copy them node by node."""
+    for node in query.walk():
+        node._meta = None
+    return query
 
 
 def _parse_all(sql: str) -> list[exp.Expr]:

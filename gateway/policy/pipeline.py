@@ -16,7 +16,7 @@ from gateway.policy.authorize import Decision, authorize
 from gateway.policy.bind import Bound, bind
 from gateway.policy.context import PolicyContext
 from gateway.policy.parse import parse
-from gateway.policy.render import render
+from gateway.policy.render import render, render_statement
 from gateway.policy.rewrite import Target, rewrite
 
 STEPS: tuple[Callable[..., object], ...] = (parse, bind, authorize, rewrite, render)
@@ -44,13 +44,13 @@ class Plan:
         key = (target.dialect, target.mask_key, pretty)
         found = self._rendered.get(key)
         if found is None:
-            query = rewrite(self.bound, self.decision, target)
-            found = self._rendered[key] = render(query, target.dialect, pretty=pretty)
+            found = render_statement(self.bound, self.decision, target, pretty=pretty)
+            self._rendered[key] = found
         return found
 
 
 def plan(sql: str, ctx: PolicyContext) -> Plan:
-    bound = bind(parse(sql), ctx)
+    bound = bind(parse(sql), ctx, copy=False)
     return Plan(sql, ctx.principal.name, bound, authorize(bound, ctx))
 
 

@@ -1,13 +1,40 @@
-"""Step 5: render. The rewritten AST as SQL text in the engine's dialect."""
+"""Step 5: render. The rewritten statement as SQL text in the engine's dialect.
+
+Policy views depend only on (table, grant, target), so each is rendered once and spliced into
+the rendered statement at a placeholder; the analyst's part is rendered per statement. Both
+paths produce the same text as rendering :func:`rewrite`'s single AST (a test holds them equal).
+"""
 
 from __future__ import annotations
 
+import secrets
+from functools import lru_cache
+
 from sqlglot import exp
 
-ENGINE_DIALECTS = {"duckdb": "duckdb", "trino": "trino", "postgres": "postgres", "mysql": "mysql"}
+from gateway.policy.authorize import Decision
+from gateway.policy.bind import Bound, TableUse
+from gateway.policy.rewrite import Target, policy_view, rewrite, rewrite_with_placeholders
 
 
-def render(query: exp.Query, dialect: str, *, pretty: bool = False) -> str:
+def render(query: exp.Expr, dialect: str, *, pretty: bool = False) -> str:
     # Quote every identifier: catalog names are lower case, and a quoted name can never be
     # mistaken for a keyword or folded differently by the engine.
     return query.sql(dialect=dialect, identify=True, pretty=pretty)
+
+
+def render_statement(bound: Bound, decision: Decision, target: Target, *,
+                     pretty: bool = False) -> str:
+    if pretty:
+        return render(rewrite(bound, decision, target), target.dialect, pretty=True)
+    query, views = rewrite_with_placeholders(bound, decision, secrets.token_hex(16))
+    sql = render(query, target.dialect)
+    for name, use in views.items():
+        placeholder = exp.to_identifier(name, quoted=True).sql(dialect=target.dialect)
+        sql = sql.replace(placeholder, f"({view_sql(use, target)})", 1)
+    return sql
+
+
+@lru_cache(maxsize=4096)
+def view_sql(use: TableUse, target: Target) -> str:
+    return render(policy_view(use, target).unnest(), target.dialect)

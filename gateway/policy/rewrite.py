@@ -9,6 +9,7 @@ minimum-group-size guard as an extra HAVING condition on the aggregating SELECT.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -32,6 +33,29 @@ class Target:
 
 
 def rewrite(bound: Bound, decision: Decision, target: Target) -> exp.Query:
+    """The whole rewritten statement as one AST (for explain and the golden tests)."""
+    return _rewritten(bound, decision, lambda use, alias: policy_view(use, target))
+
+
+def rewrite_with_placeholders(
+    bound: Bound, decision: Decision, nonce: str
+) -> tuple[exp.Query, dict[str, TableUse]]:
+    """The rewritten statement with each policy view left as a placeholder table named with
+    ``nonce``; render splices the (cached) rendered views in. The nonce is random per
+    rendering, so no text of the user's statement can collide with a placeholder."""
+    views: dict[str, TableUse] = {}
+
+    def placeholder(use: TableUse, alias: str) -> exp.Expr:
+        name = f"shuqiao_view_{nonce}_{len(views)}"
+        views[name] = use
+        return exp.Table(this=exp.to_identifier(name, quoted=True),
+                         alias=exp.TableAlias(this=exp.to_identifier(alias)))
+
+    return _rewritten(bound, decision, placeholder), views
+
+
+def _rewritten(bound: Bound, decision: Decision,
+               view: Callable[[TableUse, str], exp.Expr]) -> exp.Query:
     query = bound.query.copy()
     selects = list(query.find_all(exp.Select))
     for guard in decision.guards:
@@ -39,7 +63,7 @@ def rewrite(bound: Bound, decision: Decision, target: Target) -> exp.Query:
     for node in list(query.find_all(exp.Table)):
         use = bound.use_of(node)
         if use is not None:
-            node.replace(policy_view(use, target))
+            node.replace(view(use, use.alias))
     return query
 
 

@@ -1,0 +1,88 @@
+"""Policy overhead: parse → bind → authorize → rewrite → render for the scenario statements.
+
+*cold*: a statement the plan cache has not seen (a fresh cache per run); *repeated*: the same
+statement again, answered from the cache keyed by principal, statement and catalog version.
+Prints one JSON document; ``bench.run`` collects it (also under the pure-Python sqlglot build).
+"""
+
+from __future__ import annotations
+
+import json
+import platform
+import sqlite3
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from datetime import date
+from pathlib import Path
+
+import sqlglot
+
+from catalog.models import CatalogSnapshot
+from catalog.store import CatalogStore
+from gateway.demo import world
+from gateway.demo.build import demo_policy_path, register_demo_sources
+from gateway.demo.walkthrough import SCENARIOS, scenario_sql
+from gateway.policy.context import PolicyContext
+from gateway.policy.pipeline import PlanCache, plan
+from gateway.policy.rewrite import Target
+from gateway.policyfiles import apply_policy_file
+
+TARGET = Target("duckdb", "0" * 64)
+
+
+def demo_snapshot() -> CatalogSnapshot:
+    data_dir = Path(tempfile.mkdtemp(prefix="shuqiao-bench-"))
+    for source, tables in world.SOURCES.items():
+        con = sqlite3.connect(data_dir / f"{source}.sqlite")
+        for ddl in tables.values():
+            con.execute(ddl)
+        con.commit()
+        con.close()
+    with CatalogStore(data_dir / "catalog.sqlite") as store:
+        register_demo_sources(store, data_dir)
+        apply_policy_file(store, demo_policy_path())
+        return store.snapshot()
+
+
+def timings(fn: Callable[[], object], runs: int) -> dict[str, float]:
+    samples = []
+    for _ in range(runs):
+        start = time.perf_counter_ns()
+        fn()
+        samples.append((time.perf_counter_ns() - start) / 1e6)
+    samples.sort()
+    return {
+        "p50_ms": round(statistics.median(samples), 4),
+        "p99_ms": round(samples[min(len(samples) - 1, int(len(samples) * 0.99))], 4),
+        "runs": runs,
+    }
+
+
+def measure(runs: int = 300) -> dict[str, object]:
+    ctx = PolicyContext.for_principal(demo_snapshot(), "si_analyst", date(2026, 11, 27))
+    results: dict[str, object] = {}
+    for name in SCENARIOS:
+        sql = scenario_sql(name)
+        cache = PlanCache()
+        cache.plan(sql, ctx).statement(TARGET)
+        results[name] = {
+            "cold": timings(lambda sql=sql: plan(sql, ctx).statement(TARGET), runs),
+            "repeated": timings(
+                lambda sql=sql, cache=cache: cache.plan(sql, ctx).statement(TARGET), runs * 10),
+        }
+    compiled = any(Path(sqlglot.__file__).parent.glob("*.so"))
+    return {
+        "sqlglot": sqlglot.__version__,
+        "sqlglot_build": "compiled (sqlglotc)" if compiled else "pure Python",
+        "python": platform.python_version(),
+        "scenarios": results,
+    }
+
+
+if __name__ == "__main__":
+    runs = int(sys.argv[1]) if len(sys.argv) > 1 else 300
+    json.dump(measure(runs), sys.stdout, indent=1)
+    sys.stdout.write("\n")
