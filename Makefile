@@ -29,8 +29,14 @@ unit: venv
 test: lint
 	$(BIN)/pytest -q
 
-bench: venv
+# The pure-Python sqlglot build, to measure what the compiled one (sqlglotc) buys.
+.venv-pure/.installed: pyproject.toml
+	test -x .venv-pure/bin/python || $(PY) -m venv .venv-pure
+	.venv-pure/bin/pip install -q -e .
+	touch $@
+
+bench: venv .venv-pure/.installed
 	$(BIN)/python -m bench.run $(BENCH_ARGS)
 
 clean:
-	rm -rf $(VENV) $(DEMO_DIR) .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .venv-pure $(DEMO_DIR) .pytest_cache .mypy_cache .ruff_cache

@@ -63,7 +63,8 @@ def steps() -> list[Step]:
 def run_walkthrough(gateway: Gateway, console: Console, *, preview_rows: int = 5) -> None:
     for step in steps():
         console.rule(f"[bold]{step.principal}[/]: {step.title}")
-        console.print(step.sql.strip(), markup=False, style="dim")
+        shown = "\n".join(ln for ln in step.sql.strip().splitlines() if not ln.startswith("--"))
+        console.print(shown, markup=False, style="dim", soft_wrap=True)
         try:
             execution = gateway.execute(step.principal, step.sql)
             rows = [r for page in execution.result.pages(10_000) for r in page]
