@@ -79,8 +79,8 @@ def explanation_text(report: dict[str, object]) -> str:
     lines.append("columns used:")
     for use in _list(report["columns"]):
         assert isinstance(use, dict)
-        lines.append(f"  {use['clause']:<10} {use['table']}.{use['column']:<18} "
-                     f"{use['action']:<22} {use['grant']}")
+        name = f"{use['table']}.{use['column']}"
+        lines.append(f"  {use['clause']:<10} {name:<48} {use['action']:<22} {use['grant']}")
     for guard in _list(report["aggregate_guards"]):
         assert isinstance(guard, dict)
         lines.append(f"aggregate-only: every group of {guard['table_alias']} must hold at least "
