@@ -5,7 +5,7 @@ BIN      := $(VENV)/bin
 DEMO_DIR ?= .demo
 SCALE    ?= 100000
 
-.PHONY: demo test lint unit bench clean venv
+.PHONY: demo test lint unit bench clean venv services-up services-down services-status
 
 venv: $(VENV)/.installed
 
@@ -26,8 +26,19 @@ lint: venv
 unit: venv
 	$(BIN)/pytest -q
 
+# The suite needs real PostgreSQL, MariaDB and Trino: started here, stopped whatever happens.
 test: lint
-	$(BIN)/pytest -q
+	deploy/local/services.sh up
+	$(BIN)/pytest -q; rc=$$?; deploy/local/services.sh down; exit $$rc
+
+services-up:
+	deploy/local/services.sh up
+
+services-down:
+	deploy/local/services.sh down
+
+services-status:
+	deploy/local/services.sh status
 
 # The pure-Python sqlglot build, to measure what the compiled one (sqlglotc) buys.
 .venv-pure/.installed: pyproject.toml

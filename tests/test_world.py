@@ -284,6 +284,17 @@ def test_same_seed_and_scale_give_identical_files(tmp_path: Path) -> None:
     assert (first / residents).read_bytes() != (other / residents).read_bytes()
 
 
+@pytest.mark.parametrize("scale", [1, 2, 7])
+def test_tiny_worlds_still_generate(tmp_path: Path, scale: int) -> None:
+    truth = generate(tmp_path, scale, seed=scale)
+    assert truth.counts["public_security"]["residents"] == scale
+
+
+def test_an_empty_world_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="scale"):
+        generate(tmp_path, 0)
+
+
 def test_ground_truth_round_trips_through_json(world: tuple[Path, GroundTruth]) -> None:
     assert GroundTruth.load(world[0] / "ground_truth.json") == world[1]
 

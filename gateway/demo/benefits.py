@@ -26,6 +26,7 @@ WORK_INJURY_SHARE = 0.65
 WORKS_IN_CHENGDU_SHARE = 0.25
 EMPLOYEE_SCHEME_FROM = np.datetime64("1995-01-01")
 RESIDENT_SCHEME_FROM = np.datetime64("2009-10-01")  # the rural (later: resident) pension pilot
+INSURANCE_TYPES = ("employee_pension", "resident_pension", "unemployment", "work_injury")
 STATUSES = ("active", "suspended", "terminated")
 LIVING_STATUS_WEIGHTS = (0.93, 0.06, 0.01)
 TERMINATED = 2
@@ -34,9 +35,6 @@ BANK_BINS = (
     "622202", "621226", "621700", "622700", "622848", "621661", "623668", "621098", "622188",
     "621799",
 )
-
-
-INSURANCE_TYPES = ("employee_pension", "resident_pension", "unemployment", "work_injury")
 
 
 def insured_rows(seed: int, people: People, lives: Lives) -> Rows:

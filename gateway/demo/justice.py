@@ -14,7 +14,7 @@ import numpy as np
 
 from gateway.demo.lives import ACTIVE, Lives
 from gateway.demo.people import People
-from gateway.demo.rows import Array, Rows, labels
+from gateway.demo.rows import Array, Rows, labels, sample
 from gateway.demo.timeline import (
     NAT,
     PAY_MONTHS,
@@ -113,8 +113,7 @@ def _other_terms(rng: np.random.Generator, people: People, lives: Lives) -> list
     )
     serving_count = round(SERVING_RATE * len(candidates))
     served_count = round(SERVED_RATE * len(candidates))
-    chosen = rng.choice(candidates, serving_count + served_count, replace=False,
-                        p=weight / weight.sum())
+    chosen = sample(rng, candidates, weight, serving_count + served_count, replace=False)
     serving, served = chosen[:serving_count], chosen[serving_count:]
     adult = add_years(people.birth, 18)
     serving_start = uniform_dates(

@@ -18,7 +18,7 @@ from gateway.demo.justice import Terms
 from gateway.demo.lives import ACTIVE, Lives
 from gateway.demo.people import REGION_TEXT, REGION_WEIGHTS, People, draw_chengdu
 from gateway.demo.regions import DISTANT_DESTINATIONS, REGIONS
-from gateway.demo.rows import STRING, Array, Rows, column, labels, pick, strings
+from gateway.demo.rows import STRING, Array, Rows, column, labels, pick, sample, strings
 from gateway.demo.timeline import (
     HISTORY_START,
     NAT,
@@ -135,8 +135,8 @@ def _background(
     inside = _sample(rng, in_window, weight, window_count)
     before = _sample(rng, before_window, weight, history_count)
     day = np.concatenate([
-        _window_days(rng, window_count),
-        uniform_dates(rng, HISTORY_START, WINDOW_START - days(1), history_count),
+        _window_days(rng, len(inside)),
+        uniform_dates(rng, HISTORY_START, WINDOW_START - days(1), len(before)),
     ])
     owner = np.concatenate([inside, before])
     return Events(owner, np.maximum(day, people.birth[owner]))  # nobody travels before birth
@@ -144,9 +144,7 @@ def _background(
 
 def _sample(rng: np.random.Generator, allowed: Array, weight: Array, count: int) -> Array:
     candidates = np.flatnonzero(allowed)
-    p = weight[candidates] / weight[candidates].sum()
-    result: Array = rng.choice(candidates, size=count, p=p)
-    return result
+    return sample(rng, candidates, weight[candidates], count, replace=True)
 
 
 def hospitalization_rows(seed: int, people: People, events: Events) -> Rows:

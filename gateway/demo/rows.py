@@ -61,6 +61,18 @@ def pick(rng: np.random.Generator, weights: tuple[float, ...], size: int) -> Arr
     return result
 
 
+def sample(
+    rng: np.random.Generator, candidates: Array, weight: Array, count: int, *, replace: bool
+) -> Array:
+    """``count`` of the candidates, drawn in proportion to their weight (none if there are no
+    candidates, as in a world of a handful of residents)."""
+    count = count if replace else min(count, len(candidates))
+    if count == 0 or len(candidates) == 0:
+        return np.zeros(0, dtype=np.int64)
+    result: Array = rng.choice(candidates, size=count, replace=replace, p=weight / weight.sum())
+    return result
+
+
 def join_pairs(left: Array, right: Array) -> tuple[Array, Array]:
     """Every (i, j) with ``left[i] == right[j]``: a vectorised equi-join of two key arrays."""
     order = np.argsort(right, kind="stable")

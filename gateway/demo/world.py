@@ -107,6 +107,8 @@ def _write(out_dir: Path, world: World, bar: Progress | None) -> None:
         if bar and task is not None:
             bar.update(task, description=f"writing {source}")
         write_source(out_dir / f"{source}.sqlite", source, tables, advance)
+    if bar and task is not None:
+        bar.update(task, description=f"wrote {len(world.tables)} departments' databases")
 
 
 @contextmanager

@@ -1,9 +1,9 @@
 -- Scenario 1: coverage expansion 参保扩面 (principal: si_analyst)
 --
--- Active residents with a Sichuan hukou, aged 16 or over on 2026-11-01, who have no row at all
--- in social security's insured table: the targets of the next enrolment drive. Each is listed
--- with the (masked) phone number for outreach, flagged if the Disabled Persons' Federation has
--- issued them a certificate, and counted per hukou region.
+-- Active residents with a Sichuan hukou, aged 16 or over on 2026-11-01 (born on or before
+-- 2010-11-01), who have no row at all in social security's insured table: the targets of the
+-- next enrolment drive. Each is listed with the (masked) phone number for outreach, flagged if
+-- the Disabled Persons' Federation has issued them a certificate, and counted per hukou region.
 --
 -- 场景一：参保扩面。与公安户籍、残联数据比对，找出年满16周岁、户籍在四川、状态正常但在社保
 -- 参保表中没有任何记录的人员，按户籍地区统计人数，列出脱敏后的手机号以便上门或电话动员，
@@ -26,7 +26,7 @@ SELECT
 FROM public_security.public.residents r
 WHERE r.status = 'active'
   AND r.hukou_region_code LIKE '51%'
-  AND r.birth_date <= DATE '2010-11-01'  -- 16th birthday on or before 2026-11-01
+  AND r.birth_date <= DATE '2010-11-01'
   AND NOT EXISTS (
       SELECT 1
       FROM social_security.public.insured i
