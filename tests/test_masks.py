@@ -56,6 +56,8 @@ def test_null_stays_null(name: str) -> None:
     ("重庆市渝中区解放碑街道88号", "重庆市渝中区"),
     ("四川省阿坝藏族羌族自治州马尔康市达萨街1号", "四川省阿坝藏族羌族自治州马尔康市"),
     ("四川省成都市都江堰市幸福路3号", "四川省成都市都江堰市"),
+    ("四川省泸州市江阳区大山坪路12号", "四川省泸州市江阳区"),
+    ("四川省达州市通川区朝阳路5号", "四川省达州市通川区"),
 ])
 def test_more_examples(given: str, expected: str) -> None:
     mask = "name" if len(given) < 4 else "address_district"

@@ -23,7 +23,8 @@ DIALECTS = ("trino", "duckdb", "postgres", "mysql")
 
 # Everything from the start of the address up to and including the county-level part:
 # [province][prefecture-level city or autonomous prefecture]district/county/county-level city.
-ADDRESS_DISTRICT_RE = "^((?:.*?(?:省|自治区))?(?:.*?(?:市|自治州|州|盟|地区))?.*?(?:区|县|市|旗))"
+# The district part needs at least one character: 泸州市 and 达州市 end in 州 before 市.
+ADDRESS_DISTRICT_RE = "^((?:.*?(?:省|自治区))?(?:.*?(?:市|自治州|州|盟|地区))?.+?(?:区|县|市|旗))"
 
 
 @dataclass(frozen=True, slots=True)
