@@ -7,7 +7,7 @@ the engines; the policy pipeline it calls is pure.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -19,6 +19,7 @@ from gateway.engines import ResultStream
 from gateway.engines.duckdb import DuckDBEngine
 from gateway.policy.context import PolicyContext
 from gateway.policy.masks import REDACTED_KEY, derive_key
+from gateway.policy.parameters import Parameter
 from gateway.policy.pipeline import Plan, PlanCache
 from gateway.policy.rewrite import Target
 from gateway.settings import Settings, load_settings
@@ -58,16 +59,19 @@ class Gateway:
         return PolicyContext.for_principal(self.snapshot(), principal, self.clock(),
                                            default_catalog=catalog, default_schema=schema)
 
-    def plan(self, principal: str, sql: str) -> Plan:
-        return self.plans.plan(sql, self.context(principal))
+    def plan(self, principal: str, sql: str, parameters: Sequence[Parameter] = (), *,
+             catalog: str | None = None, schema: str | None = None) -> Plan:
+        ctx = self.context(principal, catalog=catalog, schema=schema)
+        return self.plans.plan(sql, ctx, parameters)
 
     def target(self, principal: str, dialect: str) -> Target:
         if not self._hash_secret:
             return Target(dialect, REDACTED_KEY)
         return Target(dialect, derive_key(self._hash_secret, principal))
 
-    def execute(self, principal: str, sql: str) -> Execution:
-        plan = self.plan(principal, sql)
+    def execute(self, principal: str, sql: str, parameters: Sequence[Parameter] = (), *,
+                catalog: str | None = None, schema: str | None = None) -> Execution:
+        plan = self.plan(principal, sql, parameters, catalog=catalog, schema=schema)
         engine = self.duckdb()
         statement = plan.statement(self.target(principal, engine.dialect))
         return Execution(plan, engine.name, statement, engine.execute(statement))

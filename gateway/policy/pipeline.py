@@ -5,16 +5,18 @@ statement, catalog version and day, so a repeated statement costs a dictionary l
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from threading import Lock
 
 from cachetools import LRUCache
+from sqlglot import exp
 
 from gateway.policy.authorize import Decision, authorize
 from gateway.policy.bind import Bound, bind
 from gateway.policy.context import PolicyContext
+from gateway.policy.parameters import Parameter, bind_parameters
 from gateway.policy.parse import parse
 from gateway.policy.render import render, render_statement
 from gateway.policy.rewrite import Target, rewrite
@@ -49,12 +51,15 @@ class Plan:
         return found
 
 
-def plan(sql: str, ctx: PolicyContext) -> Plan:
-    bound = bind(parse(sql), ctx, copy=False)
+def plan(sql: str, ctx: PolicyContext, parameters: Sequence[Parameter] = ()) -> Plan:
+    query = parse(sql)
+    if parameters or any(True for _ in query.find_all(exp.Placeholder)):
+        query = bind_parameters(query, parameters)
+    bound = bind(query, ctx, copy=False)
     return Plan(sql, ctx.principal.name, bound, authorize(bound, ctx))
 
 
-CacheKey = tuple[str, str, int, date, str | None, str | None]
+CacheKey = tuple[str, str, int, date, str | None, str | None, tuple[str, ...]]
 
 
 class PlanCache:
@@ -64,14 +69,15 @@ class PlanCache:
         self._plans: LRUCache[CacheKey, Plan] = LRUCache(maxsize=maxsize)
         self._lock = Lock()
 
-    def plan(self, sql: str, ctx: PolicyContext) -> Plan:
+    def plan(self, sql: str, ctx: PolicyContext, parameters: Sequence[Parameter] = ()) -> Plan:
         key: CacheKey = (ctx.principal.name, sql, ctx.snapshot.version, ctx.today,
-                         ctx.default_catalog, ctx.default_schema)
+                         ctx.default_catalog, ctx.default_schema,
+                         tuple(f"{type(p).__name__}:{p!r}" for p in parameters))
         with self._lock:
             found = self._plans.get(key)
         if found is not None:
             return found
-        made = plan(sql, ctx)
+        made = plan(sql, ctx, parameters)
         with self._lock:
             self._plans[key] = made
         return made
