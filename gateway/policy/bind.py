@@ -15,12 +15,15 @@ from functools import lru_cache
 
 from sqlglot import exp
 from sqlglot.errors import OptimizeError
+from sqlglot.optimizer.normalize_identifiers import normalize_identifiers
 from sqlglot.optimizer.qualify import qualify
+from sqlglot.optimizer.scope import Scope, build_scope
 from sqlglot.schema import MappingSchema
 
 from catalog.models import LOGICAL_SCHEMA, ActionKind, Grant, Table
 from gateway.errors import ColumnDenied, GrantExpired, NotGranted, Unsupported
 from gateway.policy.context import PolicyContext
+from gateway.policy.scopes import own_nodes
 
 # Nodes whose semantics the pipeline does not model; refusing them keeps it fail-closed.
 REFUSED_NODES: dict[type[exp.Expr], str] = {
@@ -71,10 +74,49 @@ def bind(query: exp.Query, ctx: PolicyContext, *, copy: bool = True) -> Bound:
     does with the fresh tree parse returns)."""
     query = query.copy() if copy else query
     _refuse_unknown_constructs(query)
-    cte_names = {cte.alias_or_name.lower() for cte in query.find_all(exp.CTE)}
-    tables = [t for t in query.find_all(exp.Table) if not _is_cte(t, cte_names)]
+    normalized = normalize_identifiers(query, dialect="trino")
+    assert isinstance(normalized, exp.Query)
+    tables = base_tables(normalized)
     uses = [_bind_table(node, index, ctx) for index, node in enumerate(tables)]
-    return Bound(_qualify(query, uses), tuple(uses))
+    qualified = _qualify(normalized, uses)
+    expand_alias_references(qualified)
+    return Bound(qualified, tuple(uses))
+
+
+def base_tables(query: exp.Query) -> list[exp.Table]:
+    """The table references that name stored tables, resolved scope by scope like the engine
+    would; every other table reference must be a CTE visible where it stands."""
+    root = build_scope(query)
+    if root is None:
+        raise Unsupported("the statement's structure is not supported")
+    found: dict[int, exp.Table] = {}
+    for scope in root.traverse():
+        for source in scope.sources.values():
+            if isinstance(source, exp.Table):
+                found[id(source)] = source
+        for node in own_nodes(scope):
+            unresolved = isinstance(node, exp.Table) and id(node) not in found and (
+                not isinstance(scope.sources.get(node.alias_or_name), Scope))
+            if unresolved:
+                raise Unsupported(f"table reference {node.name} could not be resolved")
+    return list(found.values())
+
+
+def expand_alias_references(query: exp.Query) -> None:
+    """Replace each reference to a projection alias in ORDER BY / HAVING / QUALIFY by the
+    projection itself, so the checker sees what is really ordered or filtered, and no engine can
+    resolve the name to a different column than the checker did."""
+    for select in query.find_all(exp.Select):
+        aliases = {p.alias: p.this for p in select.expressions if isinstance(p, exp.Alias)}
+        for key in ("order", "having", "qualify"):
+            clause = select.args.get(key)
+            for column in list(clause.find_all(exp.Column)) if clause else []:
+                if not column.table and column.name in aliases and _owned_by(column, select):
+                    column.replace(aliases[column.name].copy())
+
+
+def _owned_by(node: exp.Expr, select: exp.Select) -> bool:
+    return node.find_ancestor(exp.Select) is select
 
 
 def _refuse_unknown_constructs(query: exp.Query) -> None:
@@ -82,6 +124,9 @@ def _refuse_unknown_constructs(query: exp.Query) -> None:
         label = REFUSED_NODES.get(type(node))
         if label:
             raise Unsupported(f"{label} is not supported")
+        if isinstance(node, exp.DML | exp.DDL | exp.Command) or (
+                isinstance(node, exp.Query) and node.args.get("returning")):
+            raise Unsupported(f"{node.key.upper()} inside a query is not supported")
     for source in _from_sources(query):
         if not isinstance(source, exp.Table | exp.Subquery | exp.Values):
             raise Unsupported(f"{source.key.upper()} in FROM is not supported")
@@ -96,14 +141,11 @@ def _from_sources(query: exp.Query) -> list[exp.Expr]:
     return sources
 
 
-def _is_cte(node: exp.Table, cte_names: set[str]) -> bool:
-    return not node.args.get("db") and not node.args.get("catalog") and (
-        node.name.lower() in cte_names
-    )
-
-
 def _bind_table(node: exp.Table, index: int, ctx: PolicyContext) -> TableUse:
     extra = {k for k, v in node.args.items() if v and k not in PLAIN_TABLE_ARGS}
+    alias = node.args.get("alias")
+    if alias is not None and alias.columns:
+        extra.add("column aliases")
     if extra or not isinstance(node.this, exp.Identifier):
         written = node.sql(dialect="trino")
         raise Unsupported(f"table reference {written} uses syntax that is not supported")
