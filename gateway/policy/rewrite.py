@@ -26,10 +26,13 @@ BASE_ALIAS = "_sq_base"
 
 @dataclass(frozen=True, slots=True)
 class Target:
-    """Where the rewritten statement will run: its dialect and the hash-mask key to embed."""
+    """Where the rewritten statement will run: its dialect, the hash-mask key to embed, and
+    whether tables are addressed with their source as catalog (engines that federate) or by
+    schema and name only (the direct route, connected to the source's own database)."""
 
     dialect: str
     mask_key: str = REDACTED_KEY
+    catalog_qualified: bool = True
 
 
 def rewrite(bound: Bound, decision: Decision, target: Target) -> exp.Query:
@@ -68,7 +71,7 @@ def _rewritten(bound: Bound, decision: Decision,
 
 
 def policy_view(use: TableUse, target: Target) -> exp.Subquery:
-    select = exp.select(*_projections(use, target)).from_(_physical(use.table))
+    select = exp.select(*_projections(use, target)).from_(_physical(use.table, target))
     if use.grant.row_filter:
         select = select.where(_row_filter(use.grant.row_filter))
     return select.subquery(use.alias, copy=False)
@@ -99,8 +102,9 @@ def _typed(column: exp.Column, declared: str) -> exp.Expr:
         return column
 
 
-def _physical(table: Table) -> exp.Table:
-    return exp.table_(table.physical, db=table.physical_schema, catalog=table.source,
+def _physical(table: Table, target: Target) -> exp.Table:
+    catalog = table.source if target.catalog_qualified else None
+    return exp.table_(table.physical, db=table.physical_schema, catalog=catalog,
                       alias=BASE_ALIAS)
 
 
