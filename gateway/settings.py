@@ -44,6 +44,8 @@ def _secret_ref(value: Any) -> str:
 SETTINGS: tuple[Setting, ...] = (
     Setting("catalog.path", "catalog.sqlite",
             "Catalog store (SQLite file), relative to the config file."),
+    Setting("audit.path", "audit.sqlite",
+            "Audit log (SQLite file, append-only, hash-chained), relative to the config file."),
     Setting("security.hash_key", "",
             "Reference (env:NAME or file:/path) to the secret keying the hash mask.",
             _secret_ref),

@@ -10,6 +10,7 @@ cursor inside a read-only transaction, so memory is bounded by the page size.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import threading
 from collections.abc import Callable, Coroutine, Iterator
 from concurrent.futures import TimeoutError as FutureTimeout
@@ -144,10 +145,9 @@ class DirectEngine:
             finally:
                 await pool.release(connection)
 
-        try:
+        # A failure here means the connection is gone; the pool replaces it.
+        with contextlib.suppress(EngineError, asyncpg.PostgresError, OSError):
             self.call(finish())
-        except (EngineError, asyncpg.PostgresError, OSError):
-            pass  # the connection is gone; the pool replaces it
 
     def _pool(self, source: str) -> Any:
         with self._lock:
@@ -165,14 +165,12 @@ class DirectEngine:
                 database=options.get("database", source.name), user=options.get("user"),
                 password=self._password(source), min_size=1, max_size=self._pool_size,
                 timeout=self._timeout, command_timeout=self._timeout)
-        except (OSError, asyncpg.PostgresError, asyncio.TimeoutError):
+        except (OSError, asyncpg.PostgresError, TimeoutError):
             raise SourceError(source.name, "is unreachable or refused the connection") from None
 
     def close(self) -> None:
         for pool in list(self._pools.values()):
-            try:
+            with contextlib.suppress(EngineError, OSError, asyncpg.PostgresError):
                 self.call(pool.close())
-            except (EngineError, OSError, asyncpg.PostgresError):
-                pass
         self._pools.clear()
         self._loop.stop()
