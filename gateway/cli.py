@@ -15,6 +15,7 @@ from rich.console import Console
 from rich.table import Table as RichTable
 
 from catalog.errors import PolicyFileError, ShuqiaoError
+from gateway.cli_sources import source_app
 from gateway.errors import PolicyError
 from gateway.output import explanation, explanation_text, json_value, to_csv, to_json
 from gateway.policy.rewrite import Target
@@ -26,6 +27,7 @@ app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="Shuqiao 数桥: a federated query gateway for government data sharing.")
 demo_app = typer.Typer(no_args_is_help=True, help="The reference demo world.")
 app.add_typer(demo_app, name="demo")
+app.add_typer(source_app, name="source")
 
 ConfigOption = Annotated[Path, typer.Option("--config", "-c", help="Path to shuqiao.toml.")]
 PrincipalOption = Annotated[str, typer.Option("--as", help="Principal to run as.")]
@@ -136,15 +138,23 @@ def demo_init(
     data_dir: Annotated[Path, typer.Option("--data-dir", help="Where to build the demo world.")],
     scale: Annotated[int, typer.Option("--scale", help="Number of residents.")] = 100_000,
     seed: Annotated[int, typer.Option("--seed", help="Random seed.")] = 42,
+    engine: Annotated[str, typer.Option(
+        "--engine", help="duckdb: departments as SQLite files; trino: departments loaded into "
+                         "PostgreSQL and MariaDB, with Trino catalogs rendered.")] = "duckdb",
 ) -> None:
-    """Build the demo world: one SQLite file per department, the catalog, and shuqiao.toml."""
-    from gateway.demo.build import build_demo
+    """Build the demo world: the departments' databases, the catalog, and shuqiao.toml."""
+    from gateway.demo.build import DemoDatabases, build_demo
 
     if scale < 100:
         say("error: --scale must be at least 100")
         raise typer.Exit(EXIT_ERROR)
+    if engine not in ("duckdb", "trino"):
+        say("error: --engine must be duckdb or trino")
+        raise typer.Exit(EXIT_ERROR)
+    databases = DemoDatabases() if engine == "trino" else None
     try:
-        config = build_demo(data_dir, scale=scale, seed=seed, progress=sys.stderr.isatty())
+        config = build_demo(data_dir, scale=scale, seed=seed, progress=sys.stderr.isatty(),
+                            databases=databases)
     except ShuqiaoError as error:
         raise fail(error) from None
     Console(highlight=False).print(f"demo world ready: {config}")

@@ -1,0 +1,197 @@
+"""The HTTP service: the Trino client protocol over :class:`~gateway.service.Gateway`.
+
+Routes::
+
+    POST   /v1/statement                                  start a statement
+    GET    /v1/statement/executing/{id}/{slug}/{token}    its next response
+    DELETE /v1/statement/executing/{id}/{slug}/{token}    cancel it
+    GET    /v1/query/{id}                                 its state and row counters
+    DELETE /v1/query/{id}                                 cancel it
+    GET    /v1/info                                       server info (no authentication)
+
+plus, when given, the audit API router and the ``/metrics`` route. Every other route needs an
+authenticated principal (see :mod:`gateway.server.auth`).
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import AsyncIterator, Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import asynccontextmanager
+from functools import partial
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, FastAPI, Request
+from fastapi.responses import JSONResponse, PlainTextResponse
+from starlette.concurrency import run_in_threadpool
+from starlette.responses import Response as HttpResponse
+
+from gateway import __version__
+from gateway.server import constants as h
+from gateway.server.auth import Authenticator, Forbidden, InsecureAuthenticator, Unauthenticated
+from gateway.server.protocol import (
+    MAX_WAIT,
+    ClientQuery,
+    QueryListener,
+    QueryRegistry,
+    Response,
+    dumps,
+    log,
+)
+from gateway.server.session import ClientSession, StatementContext, answer
+from gateway.service import Gateway
+
+QUERY_WORKERS = 8
+
+
+async def authenticated(request: Request) -> str:
+    authenticator: Authenticator = request.app.state.authenticator
+    return await run_in_threadpool(authenticator.authenticate, request)
+
+
+Principal = Annotated[str, Depends(authenticated)]
+
+
+def create_app(gateway: Gateway, auth: Authenticator, *,
+               audit_router: APIRouter | None = None,
+               metrics_route: APIRouter | Callable[..., Any] | None = None,
+               listeners: Sequence[QueryListener] = (),
+               max_wait: float = MAX_WAIT) -> FastAPI:
+    """The service over ``gateway``; ``listeners`` hear of every statement once it has ended."""
+    executor = ThreadPoolExecutor(QUERY_WORKERS, thread_name_prefix="shuqiao-query")
+    registry = QueryRegistry(executor, listeners)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if isinstance(auth, InsecureAuthenticator):
+            warn_insecure(auth.host)
+        yield
+        registry.cancel_all()
+        executor.shutdown(wait=False, cancel_futures=True)
+
+    app = FastAPI(title="Shuqiao", version=__version__, docs_url=None, redoc_url=None,
+                  openapi_url=None, lifespan=lifespan)
+    app.state.gateway, app.state.authenticator, app.state.registry = gateway, auth, registry
+    app.state.started = time.monotonic()
+    app.state.max_wait = max_wait
+    app.add_exception_handler(Unauthenticated, _unauthenticated)
+    app.add_exception_handler(Forbidden, _forbidden)
+    app.include_router(router)
+    if audit_router is not None:
+        app.include_router(audit_router)
+    if isinstance(metrics_route, APIRouter):
+        app.include_router(metrics_route)
+    elif metrics_route is not None:
+        app.add_api_route("/metrics", metrics_route, methods=["GET"], include_in_schema=False)
+    return app
+
+
+def warn_insecure(host: str) -> None:
+    message = (f"INSECURE MODE: X-Trino-User is trusted without a password, on {host} only. "
+               "Never use this outside local development and the demo.")
+    log.warning(message)
+    print(f"WARNING: {message}", file=sys.stderr, flush=True)
+
+
+async def _unauthenticated(request: Request, error: Exception) -> HttpResponse:
+    response = PlainTextResponse("Unauthorized: invalid or missing credentials\n", 401)
+    for challenge in request.app.state.authenticator.challenges:
+        response.headers.append(h.WWW_AUTHENTICATE, challenge)
+    return response
+
+
+async def _forbidden(request: Request, error: Exception) -> HttpResponse:
+    return PlainTextResponse(f"Forbidden: {error}\n", 403)
+
+
+router = APIRouter()
+
+
+def _base_url(request: Request) -> str:
+    return str(request.base_url).rstrip("/")
+
+
+def _render(response: Response) -> HttpResponse:
+    return HttpResponse(response.body, 200, response.headers, media_type="application/json")
+
+
+def _not_found() -> HttpResponse:
+    return PlainTextResponse("Query not found\n", 404)
+
+
+@router.post(h.STATEMENT_PATH)
+async def post_statement(request: Request, principal: Principal) -> HttpResponse:
+    try:
+        sql = (await request.body()).decode("utf-8")
+    except UnicodeDecodeError:
+        return PlainTextResponse("the statement is not UTF-8 text\n", 400)
+    if not sql.strip():
+        return PlainTextResponse("SQL statement is empty\n", 400)
+    state = request.app.state
+    session = ClientSession.from_headers(request.headers.getlist)
+    context = StatementContext(state.gateway, principal, session)
+    query = ClientQuery(principal, sql, partial(answer, sql, context),
+                        page_size=int(state.gateway.settings["engine.page_size"]),
+                        parametric_datetime=session.parametric_datetime,
+                        source=session.source, client_tags=session.client_tags)
+    state.registry.add(query)
+    document = query.document(_base_url(request), next_token=0)
+    return _render(Response(dumps(document)))
+
+
+@router.get(h.EXECUTING_PATH + "/{query_id}/{slug}/{token}")
+async def get_results(request: Request, principal: Principal, query_id: str, slug: str,
+                      token: int) -> HttpResponse:
+    registry: QueryRegistry = request.app.state.registry
+    query = registry.get(query_id, principal, slug)
+    if query is None:
+        return _not_found()
+    async with query.lock:
+        cached = query.cached(token)
+        if cached is not None:
+            return _render(cached)
+        if token != query.expected_token():
+            return _not_found()
+        await query.advance(request.app.state.max_wait)
+        response = query.respond(token, _base_url(request))
+    registry.report(query)
+    return _render(response)
+
+
+@router.delete(h.EXECUTING_PATH + "/{query_id}/{slug}/{token}")
+async def cancel_statement(request: Request, principal: Principal, query_id: str, slug: str,
+                           token: int) -> HttpResponse:
+    return _cancel(request.app.state.registry, request.app.state.registry.get(
+        query_id, principal, slug))
+
+
+@router.delete(h.QUERY_PATH + "/{query_id}")
+async def cancel_query(request: Request, principal: Principal, query_id: str) -> HttpResponse:
+    registry: QueryRegistry = request.app.state.registry
+    return _cancel(registry, registry.get(query_id, principal))
+
+
+def _cancel(registry: QueryRegistry, query: ClientQuery | None) -> HttpResponse:
+    if query is None:
+        return _not_found()
+    query.cancel()
+    registry.report(query)
+    return HttpResponse(status_code=204)
+
+
+@router.get(h.QUERY_PATH + "/{query_id}")
+async def query_info(request: Request, principal: Principal, query_id: str) -> HttpResponse:
+    query = request.app.state.registry.get(query_id, principal)
+    if query is None:
+        return _not_found()
+    return JSONResponse(query.info())
+
+
+@router.get(h.INFO_PATH)
+async def info(request: Request) -> HttpResponse:
+    minutes = (time.monotonic() - request.app.state.started) / 60
+    return JSONResponse({"nodeVersion": {"version": __version__},
+                         "environment": h.ENVIRONMENT, "coordinator": True,
+                         "starting": False, "uptime": f"{minutes:.2f}m"})
