@@ -15,6 +15,7 @@ from rich.console import Console
 from rich.table import Table as RichTable
 
 from catalog.errors import PolicyFileError, ShuqiaoError
+from gateway.cli_audit import audit_app
 from gateway.cli_sources import source_app
 from gateway.errors import PolicyError
 from gateway.output import explanation, explanation_text, json_value, to_csv, to_json
@@ -28,6 +29,7 @@ app = typer.Typer(add_completion=False, no_args_is_help=True,
 demo_app = typer.Typer(no_args_is_help=True, help="The reference demo world.")
 app.add_typer(demo_app, name="demo")
 app.add_typer(source_app, name="source")
+app.add_typer(audit_app, name="audit")
 
 ConfigOption = Annotated[Path, typer.Option("--config", "-c", help="Path to shuqiao.toml.")]
 PrincipalOption = Annotated[str, typer.Option("--as", help="Principal to run as.")]
@@ -53,14 +55,16 @@ def query(
     config: ConfigOption,
     principal: PrincipalOption,
     fmt: Annotated[str, typer.Option("--format", help="table, json or csv.")] = "table",
+    engine: Annotated[str | None, typer.Option(
+        "--engine", help="duckdb, trino, direct or auto (default: engine.default).")] = None,
 ) -> None:
-    """Run SQL through the full policy pipeline on the embedded engine."""
+    """Run SQL through the full policy pipeline (on the embedded engine unless configured)."""
     if fmt not in ("table", "json", "csv"):
         say("error: --format must be table, json or csv")
         raise typer.Exit(EXIT_ERROR)
     try:
         gateway = Gateway.from_config(config)
-        execution = gateway.execute(principal, sql)
+        execution = gateway.execute(principal, sql, engine=engine)
         rows = [row for page in execution.result.pages(10_000) for row in page]
     except ShuqiaoError as error:
         raise fail(error) from None

@@ -16,8 +16,11 @@
     │   ├── AggregateOnlyViolation     an aggregate-only grant read without aggregation
     │   ├── Unsupported                a construct the pipeline does not fully understand
     │   └── NotAuthenticated           unknown principal
+    │   └── AuditError                 the audit log cannot be written: fail closed, no rows
     ├── SourceError                    a departmental database failed     -> EXTERNAL
-    │                                  (catalog.errors, so connectors can raise it)
+    │   │                              (catalog.errors, so connectors can raise it)
+    │   ├── SourceUnavailable          unreachable, bad credentials, missing database
+    │   └── NotInTrino                 a source kind Trino cannot read (SQLite files)
     └── EngineError                    the engine failed running a statement
 """
 

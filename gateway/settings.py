@@ -34,6 +34,12 @@ def _positive_int(value: Any) -> int:
     return number
 
 
+def _boolean(value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    raise ValueError("must be true or false")
+
+
 def _secret_ref(value: Any) -> str:
     text = str(value)
     if text and not text.startswith(("env:", "file:")):
@@ -49,11 +55,25 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("security.hash_key", "",
             "Reference (env:NAME or file:/path) to the secret keying the hash mask.",
             _secret_ref),
-    Setting("engine.default", "duckdb", "Engine for statements: duckdb, trino or auto."),
+    Setting("engine.default", "duckdb",
+            "Engine for statements: duckdb, trino, direct or auto (direct for one PostgreSQL "
+            "source, else trino when enabled and able, else duckdb)."),
     Setting("engine.duckdb_threads", 2, "Threads the embedded DuckDB may use.", _positive_int),
     Setting("engine.duckdb_memory_limit", "4GB", "Memory limit of the embedded DuckDB."),
     Setting("engine.page_size", 1000, "Rows per result page streamed to clients.", _positive_int),
     Setting("policy.plan_cache_size", 4096, "Authorized plans kept in memory.", _positive_int),
+    Setting("trino.enabled", False, "Whether auto routing may send statements to Trino.",
+            _boolean),
+    Setting("trino.host", "127.0.0.1", "Trino coordinator host."),
+    Setting("trino.port", 58080, "Trino coordinator port.", _positive_int),
+    Setting("trino.user", "shuqiao", "The gateway's service user on Trino."),
+    Setting("trino.query_timeout_s", 300, "Statements on Trino are cancelled after this.",
+            _positive_int),
+    Setting("direct.enabled", True,
+            "Whether auto routing sends single-PostgreSQL-source statements straight there.",
+            _boolean),
+    Setting("direct.pool_size", 4, "Connections per PostgreSQL source on the direct route.",
+            _positive_int),
 )
 SETTING_NAMES = {s.name: s for s in SETTINGS}
 

@@ -90,6 +90,10 @@ def own_data(grant_id: str = "G1", **changes: object) -> Grant:
     return Grant(**(fields | changes))  # type: ignore[arg-type]
 
 
+BUNDLED = [(m.number, m.name) for m in bundled_migrations()]
+NEXT = len(BUNDLED) + 1
+
+
 def applied_migrations(path: Path) -> list[tuple[int, str]]:
     with sqlite3.connect(path) as conn:
         return list(conn.execute("SELECT number, name FROM schema_migrations ORDER BY number"))
@@ -100,7 +104,7 @@ def applied_migrations(path: Path) -> list[tuple[int, str]]:
 
 def test_a_new_file_gets_every_migration(store: CatalogStore, path: Path) -> None:
     assert path.exists()
-    assert applied_migrations(path) == [(1, "0001_init.sql")]
+    assert applied_migrations(path) == BUNDLED
     assert store.version == 0
     assert store.snapshot() == CatalogSnapshot(version=0)
 
@@ -112,27 +116,27 @@ def test_migrations_are_applied_once(path: Path) -> None:
     with CatalogStore(path) as store:
         assert store.version == 1
         assert store.snapshot().source("social_security") == SOCIAL_SECURITY
-    assert applied_migrations(path) == [(1, "0001_init.sql")]
+    assert applied_migrations(path) == BUNDLED
 
 
 def test_later_migrations_apply_to_an_existing_file(path: Path) -> None:
     CatalogStore(path).close()
-    extra = Migration(2, "0002_notes.sql", "-- notes\nCREATE TABLE notes (body TEXT);\n")
+    extra = Migration(NEXT, f"{NEXT:04d}_notes.sql", "-- notes\nCREATE TABLE notes (body TEXT);\n")
     with CatalogStore(path, migrations=(*bundled_migrations(), extra)):
         pass
-    assert applied_migrations(path) == [(1, "0001_init.sql"), (2, "0002_notes.sql")]
-    with pytest.raises(CatalogError, match="has migration 0002, which this version"):
+    assert applied_migrations(path) == [*BUNDLED, (NEXT, f"{NEXT:04d}_notes.sql")]
+    with pytest.raises(CatalogError, match=f"has migration {NEXT:04d}, which this version"):
         CatalogStore(path)
 
 
 def test_a_failing_migration_leaves_no_trace(path: Path) -> None:
     CatalogStore(path).close()
-    broken = Migration(2, "0002_broken.sql", "CREATE TABLE a (x);\nCREATE TABLE a (x);\n")
+    broken = Migration(NEXT, f"{NEXT:04d}_broken.sql", "CREATE TABLE a (x);\nCREATE TABLE a (x);\n")
     with pytest.raises(CatalogError, match="cannot open catalog store"):
         CatalogStore(path, migrations=(*bundled_migrations(), broken))
     with sqlite3.connect(path) as conn:
         assert conn.execute("SELECT name FROM sqlite_master WHERE name = 'a'").fetchall() == []
-    assert applied_migrations(path) == [(1, "0001_init.sql")]
+    assert applied_migrations(path) == BUNDLED
 
 
 def test_a_file_that_is_not_a_database_is_refused(tmp_path: Path) -> None:
