@@ -60,6 +60,7 @@ class Gateway:
         self._duckdb: DuckDBEngine | None = None
         self._duckdb_sources: tuple[Source, ...] = ()
         self._trino: Engine | None = None
+        self._trino_sources: tuple[Source, ...] = ()
         self._direct: DirectEngine | None = None
         self._lock = threading.Lock()
 
@@ -154,14 +155,19 @@ class Gateway:
     def trino(self) -> Engine:
         from gateway.engines.trino import TrinoEngine  # the trino client loads only when used
 
+        sources = tuple(s for s in self.snapshot().sources
+                        if connector_for(s.kind).trino_connector)
         with self._lock:
-            if self._trino is None:
+            if self._trino is None or self._trino_sources != sources:
+                if self._trino is not None:
+                    self._trino.close()
                 self._trino = TrinoEngine(
                     str(self.settings["trino.host"]), int(self.settings["trino.port"]),
                     str(self.settings["trino.user"]),
-                    catalog_sources=[s.name for s in self.snapshot().sources],
+                    catalog_sources=[s.name for s in sources],
                     query_timeout_s=float(self.settings["trino.query_timeout_s"]),
                 )
+                self._trino_sources = sources
             return self._trino
 
     def direct(self) -> DirectEngine:

@@ -21,6 +21,7 @@ from catalog.errors import CatalogError, SourceError
 from catalog.models import CatalogSnapshot, Source, Table
 from catalog.store import CatalogStore, source_problems
 from connectors.base import Connector, Health, NotInTrino, connector_for
+from gateway.trino_config import catalog_text
 
 # ---------------------------------------------------------------------------------------------
 # From command-line words to a Source (pure).
@@ -186,9 +187,9 @@ def freshness(connector: Connector, source: Source,
 
 
 def trino_catalog_text(source: Source) -> str:
-    """``etc/catalog/<source>.properties`` for ``source``; raises :class:`NotInTrino`."""
-    properties = _connector(source.kind).trino_properties(source)
-    return "".join(f"{_escape(k, key=True)}={_escape(v)}\n" for k, v in properties.items())
+    """``etc/catalog/<source>.properties`` for ``source``, with the connection timeouts that
+    bound a dead source; raises :class:`NotInTrino` for a kind Trino cannot read."""
+    return catalog_text(source, connector_for)
 
 
 def write_trino_catalogs(sources: Iterable[Source], directory: Path) -> list[Path]:
@@ -206,12 +207,4 @@ def write_trino_catalogs(sources: Iterable[Source], directory: Path) -> list[Pat
         os.chmod(path, 0o644)
         written.append(path)
     return written
-
-
-def _escape(text: str, *, key: bool = False) -> str:
-    """Java properties escaping; ``${ENV:...}`` passes through unchanged."""
-    escaped = text.replace("\\", "\\\\").replace("\n", "\\n").replace("\r", "\\r")
-    if key:
-        escaped = escaped.replace("=", "\\=").replace(":", "\\:").replace(" ", "\\ ")
-    return escaped
 

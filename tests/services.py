@@ -103,6 +103,14 @@ def trino_catalogs_dir() -> Path:
     return Path(os.environ.get("SHUQIAO_TRINO_CATALOGS") or state_dir() / "trino-catalogs")
 
 
+def trino_etc_extra_dir() -> Path:
+    """Extra ``etc/`` files (access control) for Trino; exported so ``services.sh`` uses it."""
+    path = Path(os.environ.get("SHUQIAO_TRINO_ETC_EXTRA") or state_dir() / "trino-etc-extra")
+    path.mkdir(parents=True, exist_ok=True)
+    os.environ["SHUQIAO_TRINO_ETC_EXTRA"] = str(path)
+    return path
+
+
 def _run(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         ["bash", str(SCRIPT), *args],
