@@ -150,8 +150,9 @@ class _Checker:
         """The restriction a derived scope's output column carries outward."""
         query = scope.expression
         names = list(query.named_selects) if isinstance(query, exp.Query) else []
-        if name not in names:
-            raise Unsupported(f"column {name} could not be attributed to a table")
+        if names.count(name) != 1:
+            # Missing, or ambiguous: engines differ on which duplicate a name resolves to.
+            raise Unsupported(f"column {name} could not be attributed to one derived column")
         return self.output_at(scope, names.index(name))
 
     def output_at(self, scope: Scope, position: int) -> _Origin:

@@ -18,12 +18,17 @@ from integration.conftest import RealWorld
 pytestmark = pytest.mark.services
 
 Outcome = tuple[str, object]
+# Where the engines' own SQL semantics differ on an allowed statement. The policy decision is
+# the same (allowed), only the engine's answer differs; nothing more is compared for these.
+ENGINE_SEMANTICS = {
+    "side-01": "1/0: DuckDB divides in floating point (Infinity); Trino raises an error",
+}
 
 
 def normal(value: object) -> object:
     """Engines agree on values, not on Python types: DuckDB over SQLite reads decimals as
     doubles, MariaDB's DATETIME comes back as a timestamp, Trino's varchar(n) as str."""
-    if isinstance(value, float | Decimal):
+    if isinstance(value, int | float | Decimal) and not isinstance(value, bool):
         return f"{Decimal(str(value)):.2f}"
     if isinstance(value, datetime):
         return value.replace(tzinfo=None).isoformat(sep=" ")
@@ -101,6 +106,9 @@ def test_security_corpus_agrees_on_every_engine(entry: object, fill: object,
         engines.append("direct")
     for engine in engines:
         got = outcome(real_gateway, principal, sql, engine)
+        if entry.id in ENGINE_SEMANTICS:  # type: ignore[attr-defined]
+            assert "refused" not in (got[0], expected[0])
+            continue
         assert got == expected, f"{engine}: {got!r:.300} != {expected!r:.300}"
 
 
