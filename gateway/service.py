@@ -11,12 +11,14 @@ statement touches a single PostgreSQL source, else the configured federating eng
 from __future__ import annotations
 
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 
 from catalog.audit_store import AuditLog, Client
+from catalog.errors import SourceError
 from catalog.models import CatalogSnapshot, Source
 from catalog.store import CatalogStore
 from connectors.base import connector_for, resolve_password
@@ -108,8 +110,47 @@ class Gateway:
                 runner = self.trino() if route == "trino" else self.duckdb()
                 audit.authorized(plan, runner)
                 statement = plan.statement(self.target(principal, runner.dialect))
-                result = runner.execute(statement)
+                result = self._run_federated(runner, statement, plan)
             return Execution(plan, route, statement, audit.release(result))
+
+    def _run_federated(self, runner: Engine, statement: str, plan: Plan) -> ResultStream:
+        """Run on a federating engine; when it fails, name the source that is down (if one
+        is) and let the embedded engine re-attach its sources on the next statement."""
+        try:
+            return runner.execute(statement)
+        except EngineError:
+            down = self._first_unreachable(plan.sources)
+            embedded = runner is self._duckdb
+            if embedded:
+                self._forget_duckdb()
+            if down is not None:
+                raise SourceError(down, "is unreachable") from None
+            if not self._has_remote_source(plan):
+                raise
+        # Every source answers: a failure right after a source restarted comes from
+        # connections that predate the restart (both engines hold some), so the read-only
+        # statement runs once more — for the embedded engine on freshly attached sources.
+        return (self.duckdb() if embedded else runner).execute(statement)
+
+    def _has_remote_source(self, plan: Plan) -> bool:
+        snapshot = self.snapshot()
+        return any((s := snapshot.source(n)) is not None and s.kind != "sqlite"
+                   for n in plan.sources)
+
+    def _first_unreachable(self, names: Sequence[str]) -> str | None:
+        snapshot = self.snapshot()
+        sources = [s for n in names if (s := snapshot.source(n)) is not None]
+        if not sources:
+            return None
+        with ThreadPoolExecutor(max_workers=len(sources)) as pool:
+            healths = list(pool.map(lambda s: connector_for(s.kind).check(s), sources))
+        return next((h.source for h in healths if not h.reachable), None)
+
+    def _forget_duckdb(self) -> None:
+        with self._lock:
+            if self._duckdb is not None:
+                self._duckdb.close()
+            self._duckdb = None
 
     def route(self, plan: Plan, requested: str | None = None) -> str:
         """The engine a statement runs on; ``auto`` prefers the direct route."""

@@ -25,6 +25,8 @@ from gateway.errors import EngineError
 
 T = TypeVar("T")
 
+CONNECTION_ERRORS = (OSError, asyncpg.PostgresConnectionError, asyncpg.InterfaceError,
+                     ConnectionError)
 PG_TYPES = {
     "int8": "BIGINT", "int4": "INTEGER", "int2": "SMALLINT", "numeric": "DECIMAL",
     "varchar": "VARCHAR", "text": "VARCHAR", "bpchar": "VARCHAR", "date": "DATE",
@@ -119,10 +121,21 @@ class DirectEngine:
     def execute(self, sql: str, source: str) -> DirectResult:
         pool = self._pool(source)
         try:
-            return self.call(self._open_cursor(pool, sql))
-        except (OSError, asyncpg.PostgresConnectionError, asyncpg.InterfaceError):
+            return self._open(pool, sql)
+        except CONNECTION_ERRORS:
+            # Pooled connections may predate a restart of the database: drop them, try once.
+            self.call(pool.expire_connections())
+        try:
+            return self._open(pool, sql)
+        except CONNECTION_ERRORS:
             raise SourceError(source, "is unreachable") from None
+
+    def _open(self, pool: Any, sql: str) -> DirectResult:
+        try:
+            return self.call(self._open_cursor(pool, sql))
         except asyncpg.PostgresError as err:
+            if isinstance(err, asyncpg.PostgresConnectionError):
+                raise
             raise EngineError(f"the source rejected the statement ({type(err).__name__})") from None
 
     async def _open_cursor(self, pool: Any, sql: str) -> DirectResult:
