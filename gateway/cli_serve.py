@@ -14,14 +14,17 @@ Serving modes:
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated
 
 import typer
+from fastapi import FastAPI, Response
 
 from catalog.credentials import CredentialStore
 from catalog.errors import ShuqiaoError
 from catalog.store import CatalogStore
+from gateway.metrics import metrics_response
 from gateway.server.auth import (
     Authenticator,
     CredentialAuthenticator,
@@ -34,6 +37,7 @@ from gateway.settings import SettingsError, load_settings
 EXIT_OK, EXIT_ERROR = 0, 1
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8080
+SHUTDOWN_GRACE = 5  # seconds running statements get when the service stops
 DEMO_DIR = Path(".demo")
 DEMO_SCALE = 100_000
 DEMO_SEED = 42
@@ -95,14 +99,33 @@ def authenticator(gateway: Gateway, host: str, insecure: bool) -> Authenticator:
     return CredentialAuthenticator(CredentialStore(gateway.store))
 
 
+def service_app(gateway: Gateway, auth: Authenticator) -> FastAPI:
+    """The whole service: the Trino protocol, the audit API (auditors only) and ``/metrics``."""
+    from gateway.server import authenticated, create_app
+    from gateway.server.audit_routes import audit_router
+
+    return create_app(gateway, auth,
+                      audit_router=audit_router(gateway.audit.log, authenticated,
+                                                gateway.snapshot),
+                      metrics_route=metrics_route(gateway))
+
+
+def metrics_route(gateway: Gateway) -> Callable[[], Response]:
+    def metrics() -> Response:
+        """Prometheus metrics: counts and timings by decision and department, no data."""
+        body, content_type = metrics_response(gateway.metrics)
+        return Response(body, media_type=content_type)
+
+    return metrics
+
+
 def run_server(gateway: Gateway, auth: Authenticator, host: str, port: int,
                tls_cert: Path | None = None, tls_key: Path | None = None) -> None:
     import uvicorn
 
-    from gateway.server import create_app
-
-    app = create_app(gateway, auth)
+    app = service_app(gateway, auth)
     uvicorn.run(app, host=host, port=port, log_level="info", access_log=False,
+                timeout_graceful_shutdown=SHUTDOWN_GRACE,
                 ssl_certfile=str(tls_cert) if tls_cert else None,
                 ssl_keyfile=str(tls_key) if tls_key else None)
 

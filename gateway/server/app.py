@@ -15,6 +15,7 @@ authenticated principal (see :mod:`gateway.server.auth`).
 
 from __future__ import annotations
 
+import asyncio
 import sys
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
@@ -28,22 +29,26 @@ from fastapi.responses import JSONResponse, PlainTextResponse
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response as HttpResponse
 
+from catalog.audit_store import Client
 from gateway import __version__
 from gateway.server import constants as h
 from gateway.server.auth import Authenticator, Forbidden, InsecureAuthenticator, Unauthenticated
 from gateway.server.protocol import (
     MAX_WAIT,
+    PURGE_INTERVAL,
     ClientQuery,
     QueryListener,
     QueryRegistry,
     Response,
-    dumps,
     log,
+    new_query_id,
 )
 from gateway.server.session import ClientSession, StatementContext, answer
 from gateway.service import Gateway
 
 QUERY_WORKERS = 8
+FIRST_WAIT = 0.1  # seconds a POST waits for the first page before answering QUEUED
+FIRST_TOKEN = -1  # the POST's own response; the first nextUri token is 0
 
 
 async def authenticated(request: Request) -> str:
@@ -58,8 +63,11 @@ def create_app(gateway: Gateway, auth: Authenticator, *,
                audit_router: APIRouter | None = None,
                metrics_route: APIRouter | Callable[..., Any] | None = None,
                listeners: Sequence[QueryListener] = (),
-               max_wait: float = MAX_WAIT) -> FastAPI:
-    """The service over ``gateway``; ``listeners`` hear of every statement once it has ended."""
+               max_wait: float = MAX_WAIT, first_wait: float = FIRST_WAIT) -> FastAPI:
+    """The service over ``gateway``; ``listeners`` hear of every statement once it has ended.
+
+    ``first_wait``: how long ``POST /v1/statement`` waits for the first page (a quick statement
+    is answered in one round trip); ``max_wait``: how long each ``GET`` waits for the next."""
     executor = ThreadPoolExecutor(QUERY_WORKERS, thread_name_prefix="shuqiao-query")
     registry = QueryRegistry(executor, listeners)
 
@@ -67,15 +75,16 @@ def create_app(gateway: Gateway, auth: Authenticator, *,
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         if isinstance(auth, InsecureAuthenticator):
             warn_insecure(auth.host)
+        purging = asyncio.create_task(purge_every(registry, PURGE_INTERVAL))
         yield
-        registry.cancel_all()
-        executor.shutdown(wait=False, cancel_futures=True)
+        purging.cancel()
+        await asyncio.to_thread(registry.close)
 
     app = FastAPI(title="Shuqiao", version=__version__, docs_url=None, redoc_url=None,
                   openapi_url=None, lifespan=lifespan)
     app.state.gateway, app.state.authenticator, app.state.registry = gateway, auth, registry
     app.state.started = time.monotonic()
-    app.state.max_wait = max_wait
+    app.state.max_wait, app.state.first_wait = max_wait, first_wait
     app.add_exception_handler(Unauthenticated, _unauthenticated)
     app.add_exception_handler(Forbidden, _forbidden)
     app.include_router(router)
@@ -86,6 +95,13 @@ def create_app(gateway: Gateway, auth: Authenticator, *,
     elif metrics_route is not None:
         app.add_api_route("/metrics", metrics_route, methods=["GET"], include_in_schema=False)
     return app
+
+
+async def purge_every(registry: QueryRegistry, seconds: float) -> None:
+    """Forget abandoned and long-finished queries even when no new statement arrives."""
+    while True:
+        await asyncio.sleep(seconds)
+        registry.purge()
 
 
 def warn_insecure(host: str) -> None:
@@ -131,14 +147,28 @@ async def post_statement(request: Request, principal: Principal) -> HttpResponse
         return PlainTextResponse("SQL statement is empty\n", 400)
     state = request.app.state
     session = ClientSession.from_headers(request.headers.getlist)
-    context = StatementContext(state.gateway, principal, session)
+    query_id = new_query_id()
+    context = StatementContext(state.gateway, principal, session, _client(request, session),
+                               query_id)
     query = ClientQuery(principal, sql, partial(answer, sql, context),
                         page_size=int(state.gateway.settings["engine.page_size"]),
                         parametric_datetime=session.parametric_datetime,
-                        source=session.source, client_tags=session.client_tags)
+                        source=session.source, client_tags=session.client_tags,
+                        query_id=query_id)
     state.registry.add(query)
-    document = query.document(_base_url(request), next_token=0)
-    return _render(Response(dumps(document)))
+    async with query.lock:
+        # A quick statement answers the POST itself: one round trip instead of two.
+        await query.advance(state.first_wait)
+        response = query.respond(FIRST_TOKEN, _base_url(request))
+    state.registry.report(query)
+    return _render(response)
+
+
+def _client(request: Request, session: ClientSession) -> Client:
+    """What the client says about itself: labels for the audit log, never trusted facts."""
+    return Client(address=request.client.host if request.client else "",
+                  user_agent=request.headers.get(h.USER_AGENT, ""),
+                  source=session.source or "", tags=session.client_tags)
 
 
 @router.get(h.EXECUTING_PATH + "/{query_id}/{slug}/{token}")

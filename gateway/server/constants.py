@@ -10,26 +10,22 @@ from typing import Final
 
 # --- request headers --------------------------------------------------------------------------
 USER: Final = "X-Trino-User"
-ORIGINAL_USER: Final = "X-Trino-Original-User"
 CATALOG: Final = "X-Trino-Catalog"
 SCHEMA: Final = "X-Trino-Schema"
 SOURCE: Final = "X-Trino-Source"
 CLIENT_TAGS: Final = "X-Trino-Client-Tags"
-CLIENT_INFO: Final = "X-Trino-Client-Info"
 CLIENT_CAPABILITIES: Final = "X-Trino-Client-Capabilities"
-SESSION: Final = "X-Trino-Session"
+SESSION: Final = "X-Trino-Session"  # accepted, and ignored: no property changes the gateway
 PREPARED_STATEMENT: Final = "X-Trino-Prepared-Statement"
-TIME_ZONE: Final = "X-Trino-Time-Zone"
-TRANSACTION_ID: Final = "X-Trino-Transaction-Id"
-#: Read and ignored: results always come back as plain ``data``, never spooled segments.
-QUERY_DATA_ENCODING: Final = "X-Trino-Query-Data-Encoding"
 AUTHORIZATION: Final = "Authorization"
+USER_AGENT: Final = "User-Agent"
+# Also sent by clients and deliberately ignored: X-Trino-Original-User, -Client-Info,
+# -Time-Zone, -Language, -Transaction-Id (no transactions), -Role, and
+# X-Trino-Query-Data-Encoding (results always come back as plain ``data``, never spooled).
 
 # --- response headers -------------------------------------------------------------------------
 SET_CATALOG: Final = "X-Trino-Set-Catalog"
 SET_SCHEMA: Final = "X-Trino-Set-Schema"
-SET_SESSION: Final = "X-Trino-Set-Session"
-CLEAR_SESSION: Final = "X-Trino-Clear-Session"
 ADDED_PREPARE: Final = "X-Trino-Added-Prepare"
 DEALLOCATED_PREPARE: Final = "X-Trino-Deallocated-Prepare"
 WWW_AUTHENTICATE: Final = "WWW-Authenticate"

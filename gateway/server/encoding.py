@@ -124,7 +124,7 @@ _PLAIN: dict[str, TrinoType] = {
     "INTERVAL": simple("interval day to second"),
     "UUID": simple("uuid"), "JSON": simple("json"),
 }
-_PARAMETRIC = re.compile(r"([A-Z_ ]+?)\s*\((.*)\)(.*)", re.S)
+_PARAMETRIC = re.compile(r"([A-Z_ ]+?)\s*\((.*)\)(.*)", re.S | re.I)
 
 
 def trino_type(text: str) -> TrinoType:
@@ -338,9 +338,7 @@ def _map(kind: TrinoType) -> Encoder:
     keys, values = encoder(key_type), encoder(value_type)
 
     def encode(value: Any) -> object:
-        items = value.items() if isinstance(value, dict) else zip(
-            value["key"], value["value"], strict=True)
-        return {str(_apply(keys, k)): _apply(values, v) for k, v in items}
+        return {str(_apply(keys, k)): _apply(values, v) for k, v in dict(value).items()}
 
     return encode
 

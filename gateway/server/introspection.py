@@ -110,9 +110,22 @@ def rewrite(query: exp.Query, scope: Scope) -> MetadataQuery | None:
 
 
 def _base_tables(query: exp.Query) -> list[exp.Table]:
-    ctes = {c.alias_or_name.lower() for c in query.find_all(exp.CTE)}
-    return [t for t in query.find_all(exp.Table)
-            if t.db or t.catalog or t.name.lower() not in ctes]
+    return [t for t in query.find_all(exp.Table) if not _is_cte_reference(t)]
+
+
+def _is_cte_reference(table: exp.Table) -> bool:
+    """Whether ``table`` names a CTE of a WITH clause that encloses it."""
+    if table.db or table.catalog:
+        return False
+    name = table.name.lower()
+    node: exp.Expr | None = table.parent
+    while node is not None:
+        with_ = node.args.get("with_") or node.args.get("with")
+        if isinstance(with_, exp.With) and any(
+                c.alias_or_name.lower() == name for c in with_.expressions):
+            return True
+        node = node.parent
+    return False
 
 
 def _virtual(node: exp.Table, scope: Scope) -> tuple[str, str | None] | None:

@@ -158,6 +158,40 @@ COLUMNS: dict[str, Columns] = {
                                        ("table_name", V), ("comment", V)),
 }
 
+
+
+def _spec(text: str) -> Columns:
+    """``"name other:B"`` -> ((name, VARCHAR), (other, BIGINT))."""
+    kinds = {"V": V, "B": B}
+    return tuple((n, kinds[k or "V"]) for n, _, k in (w.partition(":") for w in text.split()))
+
+
+#: Tables JDBC's DatabaseMetaData reads that have nothing to list here: always empty.
+EMPTY_JDBC_TABLES: dict[str, Columns] = {
+    "system.jdbc.procedures": _spec(
+        "procedure_cat procedure_schem procedure_name remarks procedure_type:B specific_name"),
+    "system.jdbc.procedure_columns": _spec(
+        "procedure_cat procedure_schem procedure_name column_name column_type:B data_type:B "
+        "type_name precision:B length:B scale:B radix:B nullable:B remarks column_def "
+        "sql_data_type:B sql_datetime_sub:B char_octet_length:B ordinal_position:B "
+        "is_nullable specific_name"),
+    "system.jdbc.udts": _spec(
+        "type_cat type_schem type_name class_name data_type:B remarks base_type:B"),
+    "system.jdbc.super_types": _spec(
+        "type_cat type_schem type_name supertype_cat supertype_schem supertype_name"),
+    "system.jdbc.super_tables": _spec("table_cat table_schem table_name supertable_name"),
+    "system.jdbc.attributes": _spec(
+        "type_cat type_schem type_name attr_name data_type:B attr_type_name attr_size:B "
+        "decimal_digits:B num_prec_radix:B nullable:B remarks attr_def sql_data_type:B "
+        "sql_datetime_sub:B char_octet_length:B ordinal_position:B is_nullable scope_catalog "
+        "scope_schema scope_table source_data_type:B"),
+    "system.jdbc.pseudo_columns": _spec(
+        "table_cat table_schem table_name column_name data_type:B column_size:B "
+        "decimal_digits:B num_prec_radix:B column_usage remarks char_octet_length:B "
+        "is_nullable"),
+}
+COLUMNS.update(EMPTY_JDBC_TABLES)
+
 #: java.sql.Types codes by Trino raw type.
 JDBC_TYPES = {
     "boolean": 16, "tinyint": -6, "smallint": 5, "integer": 4, "bigint": -5, "real": 7,
@@ -291,6 +325,7 @@ _ROWS: dict[str, Callable[[Sequence[VisibleTable]], list[Row]]] = {
     "system.jdbc.table_types": _table_types,
     "system.jdbc.types": _types,
     "system.metadata.table_comments": _table_comments,
+    **{name: _no_rows for name in EMPTY_JDBC_TABLES},
 }
 
 # --- SHOW and DESCRIBE ------------------------------------------------------------------------

@@ -8,11 +8,14 @@
                                        DELETE ▶ CANCELED (sent to clients as FAILED,
                                                           USER_CANCELED, as Trino does)
 
-``POST`` registers the statement and starts it on a worker thread; it answers at once with
-``QUEUED`` and a ``nextUri``. Each ``GET`` of the ``nextUri`` waits (up to ``max_wait``) for the
-next step and answers with at most one page of ``page_size`` rows; the page after it is pulled
-from the engine in the background while the client reads this one, so a result streams with at
-most two pages in memory and the first page leaves before the engine has produced the last row.
+``POST`` registers the statement and starts it on a worker thread. It waits briefly for the
+first page, so a quick statement is answered in one round trip; a slower one answers ``QUEUED``
+with a ``nextUri``. Each ``GET`` of the ``nextUri`` waits (up to ``max_wait``) for the next step
+and answers with at most one page of ``page_size`` rows; the page after it is pulled from the
+engine in the background while the client reads this one. So a result streams with at most
+three pages held (the one being read, the one prefetched, and the last answer kept for a retry)
+and the first page leaves before the engine has produced the last row. A page shorter than
+``page_size`` ends the result in the same answer.
 
 ``nextUri`` carries the query id, a per-query random slug and a token that grows by one per
 response; the same token again returns the same response (a client retrying a lost answer), any
@@ -27,11 +30,13 @@ import json
 import logging
 import secrets
 import time
+import traceback
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
+from functools import partial
 from typing import Any, Protocol
 
 from catalog.errors import ShuqiaoError
@@ -52,7 +57,8 @@ log = logging.getLogger("shuqiao.server")
 
 MAX_WAIT = 1.0  # seconds a GET waits for the next page before answering without one
 CLIENT_TIMEOUT = 300.0  # seconds without a request before a running query is abandoned
-RETAIN = 60.0  # seconds a finished query stays to answer retried requests
+RETAIN = 10.0  # seconds a finished query stays to answer retried requests
+PURGE_INTERVAL = 5.0  # seconds between two sweeps of finished and abandoned queries
 
 
 class State(StrEnum):
@@ -149,15 +155,16 @@ class ClientQuery:
 
     def __init__(self, principal: str, sql: str, start: Callable[[], Outcome], *,
                  page_size: int, parametric_datetime: bool = True,
-                 source: str | None = None, client_tags: tuple[str, ...] = ()) -> None:
-        self.id = new_query_id()
+                 source: str | None = None, client_tags: tuple[str, ...] = (),
+                 query_id: str | None = None) -> None:
+        self.id = query_id or new_query_id()
         self.slug = secrets.token_hex(16)
         self.principal, self.sql = principal, sql
         self.source, self.client_tags = source, client_tags
         self.page_size = page_size
         self.parametric_datetime = parametric_datetime
         self.state = State.QUEUED
-        self.kind = "session"
+        self.kind = "query"
         self.created = self.last_access = time.monotonic()
         self.rows_produced = self.rows_sent = 0
         self.columns: tuple[tuple[str, TrinoType], ...] | None = None
@@ -224,11 +231,11 @@ class ClientQuery:
             step = future.result()
         except Exception as error:  # every failure becomes the query's error document
             if not isinstance(error, ShuqiaoError):
-                log.exception("query %s failed unexpectedly", self.id)
+                log_unexpected(self.id, error)
             self._end(State.FAILED, Failure.of(error))
             return
         if isinstance(step, SessionUpdate):
-            self.update = step
+            self.kind, self.update = "session", step
             self._end(State.FINISHED)
         elif isinstance(step, Page):
             self.state = State.RUNNING
@@ -256,8 +263,8 @@ class ClientQuery:
         if self._cancel is not None:
             try:
                 self._cancel()
-            except Exception:  # the engine may have finished and closed the result already
-                log.debug("query %s: engine cancel ignored", self.id, exc_info=True)
+            except Exception as error:  # the engine may have closed the result already
+                log.debug("query %s: engine cancel ignored (%s)", self.id, type(error).__name__)
         self._close_pages()
 
     def _close_pages(self) -> None:
@@ -269,7 +276,7 @@ class ClientQuery:
         def close(_: object = None) -> None:
             pages = self._pages
             if pages is not None:
-                executor.submit(pages.close)  # type: ignore[attr-defined]
+                _off_loop(executor, pages.close)  # type: ignore[attr-defined]
 
         if pending is None or pending.done():
             close()
@@ -352,6 +359,21 @@ class ClientQuery:
             failure.message if failure else None, self.source, self.client_tags)
 
 
+def log_unexpected(query_id: str, error: BaseException) -> None:
+    """An unexpected error's class and where it happened, never its message: a library's
+    message may quote a data value."""
+    where = "".join(traceback.format_tb(error.__traceback__))
+    log.error("query %s failed unexpectedly (%s)\n%s", query_id, type(error).__name__, where)
+
+
+def _off_loop(executor: Executor, work: Callable[[], object]) -> None:
+    """Run ``work`` on a worker, or right here once the workers are shutting down."""
+    try:
+        executor.submit(work)
+    except RuntimeError:
+        work()
+
+
 def dumps(document: dict[str, Any]) -> bytes:
     return json.dumps(document, ensure_ascii=False, separators=(",", ":"),
                       allow_nan=False).encode("utf-8")
@@ -367,9 +389,11 @@ class QueryRegistry:
         self.client_timeout, self.retain = client_timeout, retain
         self._queries: dict[str, ClientQuery] = {}
         self._reported: set[str] = set()
+        self._purged = time.monotonic()
 
     def add(self, query: ClientQuery) -> None:
-        self.purge()
+        if time.monotonic() - self._purged > PURGE_INTERVAL:
+            self.purge()
         self._queries[query.id] = query
         query.begin(self.executor)
 
@@ -393,10 +417,10 @@ class QueryRegistry:
         self._reported.add(query.id)
         record = query.record()
         for listener in self.listeners:
-            self.executor.submit(_notify, listener, record)
+            _off_loop(self.executor, partial(_notify, listener, record))
 
     def purge(self) -> None:
-        now = time.monotonic()
+        now = self._purged = time.monotonic()
         for query in list(self._queries.values()):
             idle = now - query.last_access
             if not query.state.terminal and idle > self.client_timeout:
@@ -409,10 +433,17 @@ class QueryRegistry:
     def cancel_all(self) -> None:
         for query in self:
             query.cancel()
+            self.report(query)
+
+    def close(self) -> None:
+        """Cancel what still runs and wait until every engine cursor is closed (and its audit
+        completion written): for shutting down."""
+        self.cancel_all()
+        self.executor.shutdown(wait=True)
 
 
 def _notify(listener: QueryListener, record: QueryRecord) -> None:
     try:
         listener.query_completed(record)
-    except Exception:  # a listener's failure must not reach the client
-        log.exception("query listener %r failed", listener)
+    except Exception as error:  # a listener's failure must not reach the client
+        log_unexpected(record.id, error)

@@ -23,7 +23,9 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from urllib.parse import quote_plus, unquote_plus
 
+from catalog.audit_store import Client
 from catalog.models import LOGICAL_SCHEMA
+from gateway.audit import NO_CLIENT
 from gateway.engines import ResultColumn, ResultStream
 from gateway.errors import PolicyError, QueryError, UnsupportedStatement
 from gateway.policy.parameters import Parameter
@@ -50,7 +52,7 @@ class PreparedStatementNotFound(QueryError):
     error_name = "NOT_FOUND"
 
     def __init__(self, name: str) -> None:
-        super().__init__(f"prepared statement not found: {name}")
+        super().__init__(f"Prepared statement not found: {name}")
 
 
 @dataclass(frozen=True)
@@ -146,9 +148,14 @@ Outcome = Rows | SessionUpdate
 
 @dataclass(frozen=True)
 class StatementContext:
+    """Who runs a statement, in which session, from which client, under which query id (the
+    audit log's id for it too)."""
+
     gateway: Gateway
     principal: str
     session: ClientSession
+    client: Client = NO_CLIENT
+    query_id: str | None = None
 
     def scope(self) -> Scope:
         tables = visible_tables(self.gateway.snapshot(), self.principal, self.gateway.clock())
@@ -182,7 +189,8 @@ def _query(sql: str, parameters: Sequence[Parameter], context: StatementContext)
             return Rows(run(found, scope), "metadata")
     session = context.session
     execution = context.gateway.execute(context.principal, sql, parameters,
-                                        catalog=session.catalog, schema=session.schema)
+                                        catalog=session.catalog, schema=session.schema,
+                                        client=context.client, query_id=context.query_id)
     return Rows(execution.result, "query")
 
 

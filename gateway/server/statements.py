@@ -215,8 +215,12 @@ class _Reader:
 
 
 def recognise(sql: str) -> Statement:
-    """The kind of ``sql``: one the protocol answers itself, or a query for the pipeline."""
-    reader = _Reader(sql, tokenize(sql))
+    """The kind of ``sql``: one the protocol answers itself, or a query for the pipeline
+    (which also reports text that does not even tokenize)."""
+    try:
+        reader = _Reader(sql, tokenize(sql))
+    except ParseError:
+        return Query(sql)
     if reader.done():
         return Query(sql)
     for word, read in _READERS.items():
