@@ -4,6 +4,7 @@ VENV     ?= .venv
 BIN      := $(VENV)/bin
 DEMO_DIR ?= .demo
 SCALE    ?= 100000
+PORT     ?= 8080
 
 .PHONY: demo test lint unit bench clean venv services-up services-down services-status
 
@@ -15,9 +16,12 @@ $(VENV)/.installed: pyproject.toml
 	$(BIN)/pip install -q -e '.[dev,fast]'
 	touch $@
 
+# Builds the demo world (once), walks through the scenarios, then serves it on 127.0.0.1:8080
+# for any Trino client until interrupted.
 demo: venv
 	test -f $(DEMO_DIR)/shuqiao.toml || $(BIN)/shuqiao demo init --data-dir $(DEMO_DIR) --scale $(SCALE)
 	$(BIN)/shuqiao demo walkthrough --config $(DEMO_DIR)/shuqiao.toml
+	$(BIN)/shuqiao demo --data-dir $(DEMO_DIR) --port $(PORT)
 
 lint: venv
 	$(BIN)/ruff check gateway catalog connectors tests bench

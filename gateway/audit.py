@@ -30,6 +30,8 @@ from collections.abc import Callable, Generator, Iterator
 from types import TracebackType
 from typing import Protocol
 
+from cachetools import LRUCache
+
 from catalog.audit_store import AuditLog, Client, Decision, Reason, Status
 from catalog.errors import ShuqiaoError, SourceError
 from catalog.models import CatalogSnapshot
@@ -76,10 +78,21 @@ class Auditor:
         self.logger = logger or get_logger("statement")
         self.department_of = department_of
         self.clock = clock
+        # Query ids this auditor has recorded lately, so the protocol can tell which of its
+        # statements still need a record of their own (those that never reached the gateway).
+        self._recent: LRUCache[str, bool] = LRUCache(maxsize=65536)
+        self._recent_lock = threading.Lock()
 
     def statement(self, principal: str, sql: str, client: Client = NO_CLIENT, *,
                   query_id: str | None = None) -> StatementAudit:
-        return StatementAudit(self, principal, sql, client, query_id or new_query_id())
+        query = query_id or new_query_id()
+        with self._recent_lock:
+            self._recent[query] = True
+        return StatementAudit(self, principal, sql, client, query)
+
+    def recorded(self, query_id: str) -> bool:
+        with self._recent_lock:
+            return query_id in self._recent
 
     def timed_write(self, kind: str, write: Callable[[], int | None]) -> int | None:
         started = self.clock()

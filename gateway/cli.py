@@ -16,6 +16,7 @@ from rich.table import Table as RichTable
 
 from catalog.errors import PolicyFileError, ShuqiaoError
 from gateway.cli_audit import audit_app
+from gateway.cli_serve import demo_callback, principal_app, serve
 from gateway.cli_sources import source_app
 from gateway.errors import PolicyError
 from gateway.output import explanation, explanation_text, json_value, to_csv, to_json
@@ -26,8 +27,12 @@ EXIT_OK, EXIT_ERROR, EXIT_REFUSED = 0, 1, 2
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="Shuqiao 数桥: a federated query gateway for government data sharing.")
-demo_app = typer.Typer(no_args_is_help=True, help="The reference demo world.")
+demo_app = typer.Typer(help="The reference demo world: bare `shuqiao demo` builds it if needed "
+                            "and serves it on 127.0.0.1 in the insecure demo mode.")
+demo_app.callback(invoke_without_command=True)(demo_callback)
 app.add_typer(demo_app, name="demo")
+app.command("serve")(serve)
+app.add_typer(principal_app, name="principal")
 app.add_typer(source_app, name="source")
 app.add_typer(audit_app, name="audit")
 

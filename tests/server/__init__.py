@@ -1,0 +1,1 @@
+"""Unit tests of the HTTP service: encoding, statements, metadata, protocol, auth."""
