@@ -606,13 +606,16 @@ EOF
     echo "$TRINO_VERSION $TRINO_PLUGINS $TRINO_JAVA_HOME" >"$etc/.signature"
 }
 
-# Poll until the coordinator has started and answers SELECT 1.
+# Poll until the coordinator has started, answers SELECT 1, and has nodes for its catalogs
+# (right after a start, connector catalogs can answer NO_NODES_AVAILABLE for a while).
 trino_wait_ready() {
     local pid=$1
-    python3 - "$TRINO_PORT" "$pid" "$TIMEOUT" <<'EOF'
-import json, sys, time, urllib.request
+    python3 - "$TRINO_PORT" "$pid" "$TIMEOUT" "$STATE/trino/etc/catalog" <<'EOF'
+import json, os, sys, time, urllib.request
 
 port, pid, timeout = int(sys.argv[1]), int(sys.argv[2]), float(sys.argv[3])
+catalogs = sorted(f[:-11] for f in os.listdir(sys.argv[4]) if f.endswith(".properties")) \
+    if os.path.isdir(sys.argv[4]) else []
 base = f"http://127.0.0.1:{port}"
 deadline = time.monotonic() + timeout
 last = "no answer"
@@ -628,13 +631,18 @@ def call(req):
     with urllib.request.urlopen(req, timeout=10) as r:
         return json.load(r)
 
-def select_one():
+class NoNodes(Exception):
+    pass
+
+def run(sql):
     req = urllib.request.Request(
-        f"{base}/v1/statement", data=b"SELECT 1", method="POST",
+        f"{base}/v1/statement", data=sql.encode(), method="POST",
         headers={"X-Trino-User": "shuqiao", "Content-Type": "text/plain"})
     doc, rows = call(req), []
     while True:
         if "error" in doc:
+            if doc["error"].get("errorName") == "NO_NODES_AVAILABLE":
+                raise NoNodes(sql)
             raise RuntimeError(doc["error"].get("message", "query failed"))
         rows += doc.get("data") or []
         nxt = doc.get("nextUri")
@@ -649,12 +657,19 @@ while time.monotonic() < deadline:
     try:
         info = call(urllib.request.Request(f"{base}/v1/info"))
         if info.get("starting") is False:
-            rows = select_one()
+            rows = run("SELECT 1")
             if rows == [[1]]:
+                for catalog in catalogs:
+                    try:
+                        run(f'SHOW SCHEMAS FROM "{catalog}"')
+                    except RuntimeError:
+                        pass  # the source itself may be down; Trino is ready for it
                 sys.exit(0)
             last = f"SELECT 1 returned {rows!r}"
         else:
             last = "starting"
+    except NoNodes as e:
+        last = f"no nodes yet for {e}"
     except Exception as e:  # still coming up
         last = str(e)
     time.sleep(0.5)
