@@ -16,6 +16,7 @@ from rich.table import Table as RichTable
 
 from catalog.errors import PolicyFileError, ShuqiaoError
 from gateway.cli_audit import audit_app
+from gateway.cli_governance import register_governance
 from gateway.cli_serve import demo_callback, principal_app, serve
 from gateway.cli_sources import source_app
 from gateway.errors import PolicyError
@@ -35,6 +36,7 @@ app.command("serve")(serve)
 app.add_typer(principal_app, name="principal")
 app.add_typer(source_app, name="source")
 app.add_typer(audit_app, name="audit")
+register_governance(app, source_app)
 
 ConfigOption = Annotated[Path, typer.Option("--config", "-c", help="Path to shuqiao.toml.")]
 PrincipalOption = Annotated[str, typer.Option("--as", help="Principal to run as.")]

@@ -101,15 +101,19 @@ def authenticator(gateway: Gateway, host: str, insecure: bool) -> Authenticator:
 
 def service_app(gateway: Gateway, auth: Authenticator) -> FastAPI:
     """The whole service: the Trino protocol, the audit API (auditors only) and ``/metrics``."""
+    from gateway.governance import Governance
     from gateway.server import create_app, current_principal
     from gateway.server.audit_listener import ProtocolAuditListener
     from gateway.server.audit_routes import audit_router
+    from gateway.server.governance_routes import governance_router
 
-    return create_app(gateway, auth,
-                      audit_router=audit_router(gateway.audit.log, current_principal,
-                                                gateway.snapshot),
-                      metrics_route=metrics_route(gateway),
-                      listeners=[ProtocolAuditListener(gateway.audit)])
+    app = create_app(gateway, auth,
+                     audit_router=audit_router(gateway.audit.log, current_principal,
+                                               gateway.snapshot),
+                     metrics_route=metrics_route(gateway),
+                     listeners=[ProtocolAuditListener(gateway.audit)])
+    app.include_router(governance_router(Governance.for_gateway(gateway), current_principal))
+    return app
 
 
 def metrics_route(gateway: Gateway) -> Callable[[], Response]:

@@ -72,6 +72,12 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("direct.enabled", True,
             "Whether auto routing sends single-PostgreSQL-source statements straight there.",
             _boolean),
+    Setting("governance.deadline_days", 5,
+            "Working days a data owner has to answer a conditional request before it lapses.",
+            _positive_int),
+    Setting("governance.calendar", "",
+            "YAML file of holidays and worked weekend days (keys holidays, workdays), relative "
+            "to the config file."),
     Setting("direct.pool_size", 4, "Connections per PostgreSQL source on the direct route.",
             _positive_int),
 )

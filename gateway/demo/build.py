@@ -11,11 +11,13 @@ from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 
+from catalog.audit_store import AuditLog
 from catalog.models import Source
 from catalog.store import CatalogStore
 from connectors.base import connector_for
 from gateway.demo import world
 from gateway.demo.databases import MariaTarget, PgTarget, load_demo_databases
+from gateway.governance import apply_governance_files
 from gateway.policyfiles import apply_policy_file
 from gateway.settings import render_settings
 from gateway.sources import add_source, write_trino_catalogs
@@ -23,11 +25,17 @@ from gateway.sources import add_source, write_trino_catalogs
 CONFIG_NAME = "shuqiao.toml"
 TRINO_CATALOGS = Path("trino") / "catalog"
 CATALOG_NAME = "catalog.sqlite"
+AUDIT_NAME = "audit.sqlite"
 KEY_PATH = Path("secrets") / "hash_key"
 
 
 def demo_policy_path() -> Path:
-    return Path(str(resources.files("gateway.demo") / "policy.yaml"))
+    return demo_file("policy.yaml")
+
+
+def demo_file(name: str) -> Path:
+    """A file of the demo world shipped with the package (the repo keeps them in deploy/demo)."""
+    return Path(str(resources.files("gateway.demo") / name))
 
 
 def build_demo(data_dir: Path, *, scale: int, seed: int, progress: bool = False,
@@ -49,6 +57,9 @@ def build_demo(data_dir: Path, *, scale: int, seed: int, progress: bool = False,
         else:
             register_database_sources(store, data_dir, databases, progress=progress)
         apply_policy_file(store, demo_policy_path())
+        with AuditLog(data_dir / AUDIT_NAME) as audit:
+            apply_governance_files(store, audit, owners=demo_file("owners.yaml"),
+                                   resources=demo_file("resources.yaml"))
     _write_key(data_dir / KEY_PATH)
     config = data_dir / CONFIG_NAME
     config.write_text(render_settings({
