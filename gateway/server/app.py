@@ -87,8 +87,10 @@ def create_app(gateway: Gateway, auth: Authenticator, *,
         purging.cancel()
         await asyncio.to_thread(registry.close)
 
-    app = FastAPI(title="Shuqiao", version=__version__, docs_url=None, redoc_url=None,
-                  openapi_url=None, lifespan=lifespan)
+    # The JSON API is documented by OpenAPI under its own prefix; the Trino protocol routes are
+    # Trino's own contract and documented there.
+    app = FastAPI(title="Shuqiao", version=__version__, docs_url="/api/v1/docs",
+                  redoc_url=None, openapi_url="/api/v1/openapi.json", lifespan=lifespan)
     app.state.gateway, app.state.authenticator, app.state.registry = gateway, auth, registry
     app.state.started = time.monotonic()
     app.state.max_wait, app.state.first_wait = max_wait, first_wait
@@ -129,7 +131,7 @@ async def _forbidden(request: Request, error: Exception) -> HttpResponse:
     return PlainTextResponse(f"Forbidden: {error}\n", 403)
 
 
-router = APIRouter()
+router = APIRouter(include_in_schema=False)  # the Trino protocol, documented by Trino
 
 
 def _base_url(request: Request) -> str:
