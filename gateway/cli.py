@@ -17,6 +17,7 @@ from rich.table import Table as RichTable
 from catalog.errors import PolicyFileError, ShuqiaoError
 from gateway.cli_audit import audit_app
 from gateway.cli_governance import register_governance
+from gateway.cli_policy import register_policy_commands
 from gateway.cli_serve import demo_callback, principal_app, serve
 from gateway.cli_sources import source_app
 from gateway.errors import PolicyError
@@ -37,6 +38,7 @@ app.add_typer(principal_app, name="principal")
 app.add_typer(source_app, name="source")
 app.add_typer(audit_app, name="audit")
 register_governance(app, source_app)
+register_policy_commands(app)
 
 ConfigOption = Annotated[Path, typer.Option("--config", "-c", help="Path to shuqiao.toml.")]
 PrincipalOption = Annotated[str, typer.Option("--as", help="Principal to run as.")]

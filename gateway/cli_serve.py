@@ -113,6 +113,13 @@ def service_app(gateway: Gateway, auth: Authenticator) -> FastAPI:
                      metrics_route=metrics_route(gateway),
                      listeners=[ProtocolAuditListener(gateway.audit)])
     app.include_router(governance_router(Governance.for_gateway(gateway), current_principal))
+    if gateway.settings["opa.enabled"]:
+        # Trino's OPA plugin sends no credentials: expose this only to the coordinator.
+        from gateway.server.opa_routes import opa_router
+
+        app.include_router(opa_router(gateway.snapshot, gateway.clock,
+                                      str(gateway.settings["trino.user"]),
+                                      lambda p: gateway.target(p, "trino").mask_key))
     return app
 
 

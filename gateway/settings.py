@@ -69,6 +69,9 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("trino.user", "shuqiao", "The gateway's service user on Trino."),
     Setting("trino.query_timeout_s", 300, "Statements on Trino are cancelled after this.",
             _positive_int),
+    Setting("opa.enabled", False,
+            "Serve the decision endpoint for Trino's OPA access-control plugin under /opa/v1 "
+            "(unauthenticated: reachable by the Trino coordinator only).", _boolean),
     Setting("direct.enabled", True,
             "Whether auto routing sends single-PostgreSQL-source statements straight there.",
             _boolean),

@@ -48,6 +48,12 @@ section that is present but matches nothing denies)
     visibility, so it lists only the registered tables (and its own views); planning does not
     need it, and the gateway never forwards a statement that names it, since it is not in the
     catalog.
+
+Access control by the gateway (Trino's ``opa`` plugin), instead of the file-based rules
+    :func:`render_opa_access_control` points every access decision, row filter and column mask
+    at the gateway's decision routes (``gateway.server.opa_routes``), so that principals may
+    query Trino directly under the same grants; the service user keeps the rights listed above.
+    See ``gateway/opa.py`` for the rules and ``deploy/trino/README.md`` for the set-up.
 """
 
 from __future__ import annotations
@@ -329,6 +335,33 @@ def java_literal(text: str) -> str:
     letter, digit or underscore is escaped (Java allows a backslash before any of them)."""
     return "".join(f"\\{ch}" if ch.isascii() and not (ch.isalnum() or ch == "_") else ch
                    for ch in text)
+
+
+# ----------------------------------------------------------------- access control by OPA
+
+#: Where each OPA plugin setting points, under the gateway's URL (see gateway.server.opa_routes).
+OPA_ROUTES = {
+    "opa.policy.uri": "/opa/v1/allow",
+    "opa.policy.batched-uri": "/opa/v1/batch",
+    "opa.policy.row-filters-uri": "/opa/v1/row-filters",
+    "opa.policy.batch-column-masking-uri": "/opa/v1/column-masks",
+}
+_GATEWAY_URL = re.compile(r"https?://[A-Za-z0-9.\[\]:_-]+(/[A-Za-z0-9._~/-]*)?")
+
+
+def render_opa_access_control(gateway_url: str) -> dict[str, str]:
+    """``access-control.properties`` making Trino ask the gateway for every access decision,
+    row filter and column mask (the ``opa`` plugin), instead of the file-based rules.
+
+    ``gateway_url`` is the gateway's base URL as the Trino coordinator reaches it, e.g.
+    ``http://shuqiao-gateway:8080``; see ``deploy/trino/README.md``.
+    """
+    base = gateway_url.rstrip("/")
+    if not _GATEWAY_URL.fullmatch(base):
+        raise ValueError(f"gateway URL {gateway_url!r} is not an http(s) URL without query")
+    properties = {"access-control.name": "opa",
+                  **{key: base + route for key, route in OPA_ROUTES.items()}}
+    return {ACCESS_CONTROL_FILE: properties_text(properties)}
 
 
 # ------------------------------------------------------------------------------- writing

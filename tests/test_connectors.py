@@ -250,11 +250,13 @@ def test_sqlite_has_no_trino_catalog(tmp_path: Path) -> None:
     pg = network_source("postgres")
     written = sources.write_trino_catalogs([source, pg], tmp_path / "catalog")
     assert [p.name for p in written] == ["justice.properties"]
+    # Rendered with the connection timeouts that bound a dead source (gateway.trino_config).
     assert written[0].read_text(encoding="utf-8") == (
         "connector.name=postgresql\n"
-        "connection-url=jdbc:postgresql://db.example:5433/justice_db\n"
-        "connection-user=reader\n"
-        "connection-password=${ENV:SHUQIAO_TEST_PASSWORD}\n")
+        "connection-password=${ENV:SHUQIAO_TEST_PASSWORD}\n"
+        "connection-url=jdbc:postgresql://db.example:5433/justice_db"
+        "?connectTimeout=5&loginTimeout=5&socketTimeout=300\n"
+        "connection-user=reader\n")
 
 
 @pytest.mark.parametrize("kind", ["postgres", "mysql"])
