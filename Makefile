@@ -51,6 +51,7 @@ services-status:
 	touch $@
 
 bench: venv .venv-pure/.installed
+	$(BIN)/python -c 'import matplotlib' 2>/dev/null || $(BIN)/pip install -q matplotlib
 	$(BIN)/python -m bench.run $(BENCH_ARGS)
 
 clean:

@@ -16,6 +16,7 @@ import tempfile
 import time
 from collections.abc import Callable
 from datetime import date
+from functools import partial
 from pathlib import Path
 
 import sqlglot
@@ -61,6 +62,14 @@ def timings(fn: Callable[[], object], runs: int) -> dict[str, float]:
     }
 
 
+def _cold(sql: str, ctx: PolicyContext) -> str:
+    return plan(sql, ctx).statement(TARGET)
+
+
+def _repeated(cache: PlanCache, sql: str, ctx: PolicyContext) -> str:
+    return cache.plan(sql, ctx).statement(TARGET)
+
+
 def measure(runs: int = 300) -> dict[str, object]:
     ctx = PolicyContext.for_principal(demo_snapshot(), "si_analyst", date(2026, 11, 27))
     results: dict[str, object] = {}
@@ -69,13 +78,12 @@ def measure(runs: int = 300) -> dict[str, object]:
         cache = PlanCache()
         cache.plan(sql, ctx).statement(TARGET)
         results[name] = {
-            "cold": timings(lambda sql=sql: plan(sql, ctx).statement(TARGET), runs),
-            "repeated": timings(
-                lambda sql=sql, cache=cache: cache.plan(sql, ctx).statement(TARGET), runs * 10),
+            "cold": timings(partial(_cold, sql, ctx), runs),
+            "repeated": timings(partial(_repeated, cache, sql, ctx), runs * 10),
         }
     compiled = any(Path(sqlglot.__file__).parent.glob("*.so"))
     return {
-        "sqlglot": sqlglot.__version__,
+        "sqlglot": getattr(sqlglot, "__version__", "unknown"),
         "sqlglot_build": "compiled (sqlglotc)" if compiled else "pure Python",
         "python": platform.python_version(),
         "scenarios": results,

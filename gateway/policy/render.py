@@ -17,10 +17,11 @@ from gateway.policy.bind import Bound, TableUse
 from gateway.policy.rewrite import Target, policy_view, rewrite, rewrite_with_placeholders
 
 
-def render(query: exp.Expr, dialect: str, *, pretty: bool = False) -> str:
+def render(query: exp.Expr, dialect: str, *, pretty: bool = False, copy: bool = True) -> str:
     # Quote every identifier: catalog names are lower case, and a quoted name can never be
-    # mistaken for a keyword or folded differently by the engine.
-    return query.sql(dialect=dialect, identify=True, pretty=pretty)
+    # mistaken for a keyword or folded differently by the engine. ``copy=False`` lets the
+    # generator transform a tree nobody else holds instead of copying it first.
+    return query.sql(dialect=dialect, identify=True, pretty=pretty, copy=copy)
 
 
 def render_statement(bound: Bound, decision: Decision, target: Target, *,
@@ -28,7 +29,7 @@ def render_statement(bound: Bound, decision: Decision, target: Target, *,
     if pretty:
         return render(rewrite(bound, decision, target), target.dialect, pretty=True)
     query, views = rewrite_with_placeholders(bound, decision, secrets.token_hex(16))
-    sql = render(query, target.dialect)
+    sql = render(query, target.dialect, copy=False)  # a fresh tree of its own
     for name, use in views.items():
         placeholder = exp.to_identifier(name, quoted=True).sql(dialect=target.dialect)
         sql = sql.replace(placeholder, f"({view_sql(use, target)})", 1)
