@@ -237,6 +237,7 @@ def main(argv: list[str]) -> None:
                 trino.stop()
                 if not args.keep_databases:
                     bench_world.drop_databases(databases)
+                    (args.data_dir / "loaded.json").unlink(missing_ok=True)  # nothing to reuse
     if "policy" not in args.skip:
         log(f"[{time.strftime('%H:%M:%S')}] policy overhead")
         pythons = [sys.executable]
