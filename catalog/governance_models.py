@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from enum import StrEnum
 
-from catalog.models import ALLOW, ColumnAction, Grant, LineKey
+from catalog.models import ALLOW, ColumnAction, Grant, LineKey, line_of
 
 
 class ShareClass(StrEnum):
@@ -99,11 +99,7 @@ class ResourceDocument:
 
     def line(self, *key: str | int) -> int:
         """The line of ``key`` or of its nearest enclosing entry; 0 when unknown."""
-        for end in range(len(key), 0, -1):
-            found = self.lines.get(key[:end])
-            if found is not None:
-                return found
-        return 0
+        return line_of(self.lines, key)
 
 
 class RequestStatus(StrEnum):

@@ -241,8 +241,14 @@ class PolicyDocument:
 
     def line(self, *key: str | int) -> int:
         """The line of ``key`` or of its nearest enclosing entry; 0 when unknown."""
-        for end in range(len(key), 0, -1):
-            found = self.lines.get(key[:end])
-            if found is not None:
-                return found
-        return 0
+        return line_of(self.lines, key)
+
+
+def line_of(lines: Mapping[LineKey, int], key: LineKey) -> int:
+    """The line of ``key`` in a document's line map, or of its nearest enclosing entry; 0 when
+    unknown (shared by policy and resource documents)."""
+    for end in range(len(key), 0, -1):
+        found = lines.get(key[:end])
+        if found is not None:
+            return found
+    return 0
