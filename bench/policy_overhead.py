@@ -1,7 +1,9 @@
 """Policy overhead: parse → bind → authorize → rewrite → render for the scenario statements.
 
 *cold*: a statement the plan cache has not seen (a fresh cache per run); *repeated*: the same
-statement again, answered from the cache keyed by principal, statement and catalog version.
+statement again, answered from the cache keyed by principal, statement and catalog version;
+*new parameter value*: the per-person lookup statement with a value the cache has not seen,
+answered from the cached analysis with the value filled in at render time.
 Prints one JSON document; ``bench.run`` collects it (also under the pure-Python sqlglot build).
 """
 
@@ -14,7 +16,7 @@ import statistics
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import date
 from functools import partial
 from pathlib import Path
@@ -32,6 +34,7 @@ from gateway.policy.rewrite import Target
 from gateway.policyfiles import apply_policy_file
 
 TARGET = Target("duckdb", "0" * 64)
+LOOKUP = "SELECT death_date FROM public_security.public.deaths WHERE id_no = ?"
 
 
 def demo_snapshot() -> CatalogSnapshot:
@@ -76,6 +79,15 @@ def _repeated(cache: PlanCache, sql: str, ctx: PolicyContext) -> str:
     return cache.plan(sql, ctx).statement(TARGET)
 
 
+def _new_value(cache: PlanCache, ctx: PolicyContext, values: Iterator[str]) -> str:
+    return cache.plan(LOOKUP, ctx, [next(values)]).statement(TARGET)
+
+
+def lookup_ids(count: int) -> Iterator[str]:
+    """Distinct 18-character identity numbers, one per run."""
+    return (f"510104{1950 + n % 60}0101{n % 10000:04d}" for n in range(count))
+
+
 def measure(runs: int = 300) -> dict[str, object]:
     ctx = PolicyContext.for_principal(demo_snapshot(), "si_analyst", date(2026, 11, 27))
     results: dict[str, object] = {}
@@ -87,12 +99,17 @@ def measure(runs: int = 300) -> dict[str, object]:
             "cold": timings(partial(_cold, sql, ctx), runs),
             "repeated": timings(partial(_repeated, cache, sql, ctx), runs * 10),
         }
+    cache = PlanCache()
+    values = lookup_ids(runs * 10 + 1)
+    _new_value(cache, ctx, values)
+    lookup = {"new_parameter_value": timings(partial(_new_value, cache, ctx, values), runs * 10)}
     compiled = any(Path(sqlglot.__file__).parent.glob("*.so"))
     return {
         "sqlglot": getattr(sqlglot, "__version__", "unknown"),
         "sqlglot_build": "compiled (sqlglotc)" if compiled else "pure Python",
         "python": platform.python_version(),
         "scenarios": results,
+        "lookup": lookup,
     }
 
 

@@ -91,12 +91,12 @@ class _Checker:
     uses: list[ColumnUse] = field(default_factory=list)
     guards: list[AggregateGuard] = field(default_factory=list)
     selects: dict[int, int] = field(default_factory=dict)
+    outputs: dict[tuple[int, str], _Origin] = field(default_factory=dict)
 
     def run(self) -> Decision:
-        root = build_scope(self.bound.query)
+        root = self.bound.scope or build_scope(self.bound.query)
         if root is None:
             raise Unsupported("the statement's structure is not supported")
-        self.selects = {id(s): i for i, s in enumerate(self.bound.query.find_all(exp.Select))}
         for scope in root.traverse():
             self.check_scope(scope)
         grants = tuple({u.grant.id: u.grant for u in self.bound.uses}.values())
@@ -104,7 +104,7 @@ class _Checker:
 
     def check_scope(self, scope: Scope) -> None:
         _refuse_distinct_set_operation_of_match(self, scope)
-        for node in own_nodes(scope):
+        for node in own_nodes(scope, exp.Column, exp.Star):
             if isinstance(node, exp.Column):
                 self.check_column(node, scope)
             elif isinstance(node, exp.Star) and not isinstance(node.parent, exp.Count):
@@ -147,7 +147,15 @@ class _Checker:
         raise Unsupported(f"column {column.name} could not be attributed to a table")
 
     def output_origin(self, scope: Scope, name: str) -> _Origin:
-        """The restriction a derived scope's output column carries outward."""
+        """The restriction a derived scope's output column carries outward (worked out once
+        per output: a CTE's columns are often referenced many times)."""
+        key = (id(scope), name)
+        found = self.outputs.get(key)
+        if found is None:
+            found = self.outputs[key] = self._output_origin(scope, name)
+        return found
+
+    def _output_origin(self, scope: Scope, name: str) -> _Origin:
         query = scope.expression
         names = list(query.named_selects) if isinstance(query, exp.Query) else []
         if names.count(name) != 1:
@@ -183,6 +191,8 @@ class _Checker:
         _refuse_in_aggregate_scope(scope, select, where)
         for column in _columns_of(alias, scope):
             _check_aggregated_column(column, select, scope, where)
+        if not self.selects:
+            self.selects = {id(s): i for i, s in enumerate(self.bound.query.find_all(exp.Select))}
         self.guards.append(
             AggregateGuard(self.selects[id(select)], alias, rule.subject_column,
                            rule.min_group_size, use.grant.id)
@@ -286,12 +296,13 @@ def _refuse_in_aggregate_scope(scope: Scope, select: exp.Select, where: str) -> 
     if group and (any(isinstance(g, GROUPING_SETS) for g in group.expressions)
                   or any(group.args.get(k) for k in ("rollup", "cube", "grouping_sets"))):
         raise AggregateOnlyViolation(f"{where}: ROLLUP, CUBE and GROUPING SETS are not allowed")
-    if any(isinstance(n, exp.Window) for n in own_nodes(scope)):
+    if own_nodes(scope, exp.Window):
         raise AggregateOnlyViolation(f"{where}: window functions are not allowed")
 
 
 def _columns_of(alias: str, scope: Scope) -> list[exp.Column]:
-    return [n for n in own_nodes(scope) if isinstance(n, exp.Column) and n.table == alias]
+    columns = own_nodes(scope, exp.Column)
+    return [n for n in columns if isinstance(n, exp.Column) and n.table == alias]
 
 
 def _check_aggregated_column(column: exp.Column, select: exp.Select, scope: Scope,

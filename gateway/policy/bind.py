@@ -10,20 +10,22 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from enum import Enum, auto
 from functools import lru_cache
 
 from sqlglot import exp
 from sqlglot.errors import OptimizeError
-from sqlglot.optimizer.normalize_identifiers import normalize_identifiers
-from sqlglot.optimizer.qualify import qualify
+from sqlglot.optimizer.qualify_columns import qualify_columns
+from sqlglot.optimizer.qualify_tables import qualify_tables
 from sqlglot.optimizer.scope import Scope, build_scope
 from sqlglot.schema import MappingSchema
 
 from catalog.models import LOGICAL_SCHEMA, ActionKind, Grant, Table
 from gateway.errors import ColumnDenied, GrantExpired, NotGranted, Unsupported
 from gateway.policy.context import PolicyContext
-from gateway.policy.scopes import own_nodes
+from gateway.policy.dialects import TRINO
+from gateway.policy.scopes import children
 
 # Nodes whose semantics the pipeline does not model; refusing them keeps it fail-closed.
 REFUSED_NODES: dict[type[exp.Expr], str] = {
@@ -58,10 +60,15 @@ class TableUse:
 
 @dataclass(frozen=True)
 class Bound:
-    """A qualified copy of the query; every base table carries its :class:`TableUse`."""
+    """A qualified copy of the query; every base table carries its :class:`TableUse`.
+
+    ``scope`` is the scope tree bind built over the final query to validate it; authorize
+    reuses it rather than building the same tree again (``None`` once the pipeline is done).
+    """
 
     query: exp.Query
     uses: tuple[TableUse, ...]
+    scope: Scope | None = field(default=None, compare=False, repr=False)
 
     def use_of(self, node: exp.Table) -> TableUse | None:
         """The use a base-table node stands for; ``None`` for CTE references."""
@@ -73,33 +80,54 @@ def bind(query: exp.Query, ctx: PolicyContext, *, copy: bool = True) -> Bound:
     """Bind ``query`` (copied first unless ``copy=False`` hands the tree over, as the pipeline
     does with the fresh tree parse returns)."""
     query = query.copy() if copy else query
-    _refuse_unknown_constructs(query)
-    normalized = normalize_identifiers(query, dialect="trino")
-    assert isinstance(normalized, exp.Query)
-    tables = base_tables(normalized)
+    walked = _refuse_unknown_constructs(query)
+    normalized = _normalised(query, walked.identifiers)
+    tables = base_tables(normalized, walked.tables)
     uses = [_bind_table(node, index, ctx) for index, node in enumerate(tables)]
-    qualified = _qualify(normalized, uses)
-    expand_alias_references(qualified)
-    return Bound(qualified, tuple(uses))
+    qualified, scope = _qualify(normalized, uses, walked)
+    return Bound(qualified, tuple(uses), scope)
 
 
-def base_tables(query: exp.Query) -> list[exp.Table]:
+def base_tables(query: exp.Query,
+                references: list[exp.Table] | None = None) -> list[exp.Table]:
     """The table references that name stored tables, resolved scope by scope like the engine
-    would; every other table reference must be a CTE visible where it stands."""
+    would; every other table reference must be a CTE visible where it stands. Scopes are
+    checked inner first: a reference must resolve in its own scope or one checked before.
+    ``references`` are all the query's table nodes, when the caller has them already."""
     root = build_scope(query)
     if root is None:
         raise Unsupported("the statement's structure is not supported")
-    found: dict[int, exp.Table] = {}
-    for scope in root.traverse():
+    scopes = list(root.traverse())
+    found: dict[int, tuple[int, exp.Table]] = {}
+    for index, scope in enumerate(scopes):
         for source in scope.sources.values():
-            if isinstance(source, exp.Table):
-                found[id(source)] = source
-        for node in own_nodes(scope):
-            unresolved = isinstance(node, exp.Table) and id(node) not in found and (
-                not isinstance(scope.sources.get(node.alias_or_name), Scope))
-            if unresolved:
+            if isinstance(source, exp.Table) and id(source) not in found:
+                found[id(source)] = (index, source)
+    for node in query.find_all(exp.Table) if references is None else references:
+        first = found[id(node)][0] if id(node) in found else len(scopes)
+        for index in _owners(node, scopes[:first]):
+            if not isinstance(
+                    scopes[index].sources.get(node.alias_or_name), Scope):
                 raise Unsupported(f"table reference {node.name} could not be resolved")
-    return list(found.values())
+    return [table for _, table in found.values()]
+
+
+def _owners(node: exp.Expr, scopes: list[Scope]) -> list[int]:
+    """The positions of the scopes whose ``own_nodes`` include ``node``, found from its
+    ancestors rather than by walking every scope."""
+    path: list[int] = []
+    current: exp.Expr | None = node
+    while current is not None:
+        path.append(id(current))
+        current = current.parent
+    where = {key: index for index, key in enumerate(path)}
+    owners = []
+    for index, scope in enumerate(scopes):
+        top = where.get(id(scope.expression))
+        if top is not None and not {id(s.expression) for s in children(scope)}.intersection(
+                path[:top]):
+            owners.append(index)
+    return owners
 
 
 def expand_alias_references(query: exp.Query) -> None:
@@ -107,10 +135,12 @@ def expand_alias_references(query: exp.Query) -> None:
     projection itself, so the checker sees what is really ordered or filtered, and no engine can
     resolve the name to a different column than the checker did."""
     for select in query.find_all(exp.Select):
+        clauses = [c for k in ("order", "having", "qualify") if (c := select.args.get(k))]
+        if not clauses:
+            continue
         aliases = {p.alias: p.this for p in select.expressions if isinstance(p, exp.Alias)}
-        for key in ("order", "having", "qualify"):
-            clause = select.args.get(key)
-            for column in list(clause.find_all(exp.Column)) if clause else []:
+        for clause in clauses:
+            for column in list(clause.find_all(exp.Column)):
                 if not column.table and column.name in aliases and _owned_by(column, select):
                     column.replace(aliases[column.name].copy())
 
@@ -119,22 +149,104 @@ def _owned_by(node: exp.Expr, select: exp.Select) -> bool:
     return node.find_ancestor(exp.Select) is select
 
 
-def _refuse_unknown_constructs(query: exp.Query) -> None:
+@dataclass(frozen=True, slots=True)
+class _Walked:
+    """What the refusal walk learnt on the way: the identifiers, and whether the statement is
+    *plain*: no VALUES, no unaliased derived table, no subquery wrapping another or a join, and
+    no column naming its table's schema, so that sqlglot's ``qualify_tables`` would only alias
+    the CTE references written without one."""
+
+    identifiers: list[exp.Identifier]
+    tables: list[exp.Table]
+    plain: bool
+
+
+def _refuse_unknown_constructs(query: exp.Query) -> _Walked:
+    """Refuse what the pipeline does not model. On the way, drop the token positions parse
+    leaves in each node's ``meta`` (nothing downstream uses them, every copy of the tree would
+    deep-copy them, and a comment must not mark a name case-sensitive)."""
+    found: dict[Role, list[exp.Expr]] = {role: [] for role in Role}
+    roles, other = ROLES, Role.OTHER
     for node in query.walk():
-        label = REFUSED_NODES.get(type(node))
-        if label:
-            raise Unsupported(f"{label} is not supported")
-        if isinstance(node, exp.DML | exp.DDL | exp.Command) or (
-                isinstance(node, exp.Query) and node.args.get("returning")):
-            raise Unsupported(f"{node.key.upper()} inside a query is not supported")
-    for source in _from_sources(query):
+        node._meta = None
+        role = roles.get(type(node)) or _role(type(node))
+        if role is not other:
+            found[role].append(node)
+    for node in found[Role.CHECKED]:
+        _refuse(node)
+    joins = [j for j in found[Role.JOIN] if isinstance(j, exp.Join)]
+    for source in _from_sources([f.this for f in found[Role.FROM]], joins):
         if not isinstance(source, exp.Table | exp.Subquery | exp.Values):
             raise Unsupported(f"{source.key.upper()} in FROM is not supported")
+    identifiers = [i for i in found[Role.IDENTIFIER] if isinstance(i, exp.Identifier)]
+    tables = [t for t in found[Role.TABLE] if isinstance(t, exp.Table)]
+    return _Walked(identifiers, tables, _plain(found))
 
 
-def _from_sources(query: exp.Query) -> list[exp.Expr]:
-    sources: list[exp.Expr] = [f.this for f in query.find_all(exp.From)]
-    for join in query.find_all(exp.Join):
+def _refuse(node: exp.Expr) -> None:
+    label = REFUSED_NODES.get(type(node))
+    if label:
+        raise Unsupported(f"{label} is not supported")
+    if isinstance(node, exp.DML | exp.DDL | exp.Command) or (
+            isinstance(node, exp.Query) and node.args.get("returning")):
+        raise Unsupported(f"{node.key.upper()} inside a query is not supported")
+
+
+def _plain(found: dict[Role, list[exp.Expr]]) -> bool:
+    """Whether ``qualify_tables`` would only alias CTE references (see :class:`_Walked`)."""
+    if found[Role.VALUES]:
+        return False
+    if any(c.args.get("db") or c.args.get("catalog") for c in found[Role.COLUMN]):
+        return False
+    return all(_plain_subquery(q) for q in found[Role.CHECKED] if isinstance(q, exp.Subquery))
+
+
+def _plain_subquery(node: exp.Subquery) -> bool:
+    derived = isinstance(node.parent, exp.From | exp.Join)
+    return (isinstance(node.this, exp.Query) and not isinstance(node.parent, exp.Subquery)
+            and (not derived or bool(node.alias)))
+
+
+class Role(Enum):
+    """What the refusal walk needs to know of a node, decided once per node class. CHECKED
+    nodes are checked in the order the walk met them, so the first offence is the one named."""
+
+    CHECKED = auto()
+    FROM = auto()
+    JOIN = auto()
+    IDENTIFIER = auto()
+    TABLE = auto()
+    COLUMN = auto()
+    VALUES = auto()
+    OTHER = auto()
+
+
+ROLES: dict[type[exp.Expr], Role] = {}
+
+
+def _role(kind: type[exp.Expr]) -> Role:
+    refused = kind in REFUSED_NODES or issubclass(kind, exp.DML | exp.DDL | exp.Command)
+    roles = ((exp.Query, Role.CHECKED), (exp.From, Role.FROM), (exp.Join, Role.JOIN),
+             (exp.Identifier, Role.IDENTIFIER), (exp.Table, Role.TABLE),
+             (exp.Column, Role.COLUMN),
+             (exp.Values, Role.VALUES))
+    role = Role.CHECKED if refused else next(
+        (r for base, r in roles if issubclass(kind, base)), Role.OTHER)
+    ROLES[kind] = role
+    return role
+
+
+def _normalised(query: exp.Query, identifiers: list[exp.Identifier]) -> exp.Query:
+    """Names folded the way Trino folds them (every identifier, quoted or not), as sqlglot's
+    ``normalize_identifiers`` would, without walking the tree again."""
+    for identifier in identifiers:
+        TRINO.normalize_identifier(identifier)
+    return query
+
+
+def _from_sources(froms: list[exp.Expr], joins: list[exp.Join]) -> list[exp.Expr]:
+    sources = list(froms)
+    for join in joins:
         if join.args.get("using") or join.args.get("method") or join.kind == "NATURAL":
             raise Unsupported("JOIN ... USING and NATURAL JOIN are not supported; use ON")
         sources.append(join.this)
@@ -147,12 +259,12 @@ def _bind_table(node: exp.Table, index: int, ctx: PolicyContext) -> TableUse:
     if alias is not None and alias.columns:
         extra.add("column aliases")
     if extra or not isinstance(node.this, exp.Identifier):
-        written = node.sql(dialect="trino")
+        written = node.sql(dialect=TRINO)
         raise Unsupported(f"table reference {written} uses syntax that is not supported")
     name = _qualified_name(node, ctx)
     table = ctx.snapshot.table(name) if name else None
     if table is None:
-        raise NotGranted(name or node.sql(dialect="trino"))
+        raise NotGranted(name or node.sql(dialect=TRINO))
     grant = _grant_for(table, ctx)
     alias = node.alias_or_name.lower()
     use = TableUse(alias, table, grant)
@@ -189,21 +301,52 @@ def _normalise(node: exp.Table, table: Table, alias: str) -> None:
     node.set("alias", exp.TableAlias(this=exp.to_identifier(alias)))
 
 
-def _qualify(query: exp.Query, uses: list[TableUse]) -> exp.Query:
+def _qualify(query: exp.Query, uses: list[TableUse],
+             walked: _Walked) -> tuple[exp.Query, Scope]:
+    """sqlglot's ``qualify`` without its steps bind has already done (identifiers are
+    normalised, base tables named in full) or does not want (quoting), then the scope tree of
+    the result, validated: every column resolved, none unqualified. For a plain statement
+    (see :class:`_Walked`), ``qualify_tables`` reduces to aliasing CTE references."""
     schema = _schema(tuple(uses))
     try:
-        result = qualify(
-            query,
-            schema=schema,
-            dialect="trino",
-            validate_qualify_columns=True,
-            quote_identifiers=False,
-            identify=False,
-        )
+        tables = (_alias_references(query, walked.tables) if walked.plain
+                  else qualify_tables(query, dialect=TRINO))
+        query = qualify_columns(tables, schema)
+        expand_alias_references(query)
+        scope = build_scope(query)
+        if scope is None:
+            raise Unsupported("the statement's structure is not supported")
+        _validate_columns(scope)
     except OptimizeError as err:
         raise ColumnDenied(_column_message(str(err), uses)) from None
-    assert isinstance(result, exp.Query)
-    return result
+    return query, scope
+
+
+def _alias_references(query: exp.Query, references: list[exp.Table]) -> exp.Query:
+    """What ``qualify_tables`` does to a plain statement: a table reference in FROM / JOIN
+    without an alias (bind aliased every base table, so a CTE reference) is aliased by name."""
+    for node in references:
+        alias = node.args.get("alias") or exp.TableAlias()
+        if not alias.name and isinstance(node.parent, exp.From | exp.Join):
+            alias.set("this", exp.to_identifier(node.name))
+            node.set("alias", alias)
+    return query
+
+
+def _validate_columns(root: Scope) -> None:
+    """sqlglot's ``validate_qualify_columns`` over a scope tree already built: a column no
+    source provides, or one left unqualified (ambiguous), is an error."""
+    unqualified: list[exp.Column] = []
+    for scope in root.traverse():
+        if not isinstance(scope.expression, exp.Select):
+            continue
+        if scope.external_columns and not scope.is_correlated_subquery and not scope.pivots:
+            column = scope.external_columns[0]
+            for_table = f" for table: '{column.table}'" if column.table else ""
+            raise OptimizeError(f"Column '{column.name}' could not be resolved{for_table}.")
+        unqualified.extend(scope.unqualified_columns)
+    if unqualified:
+        raise OptimizeError(f"Ambiguous column '{unqualified[0].name}'")
 
 
 @lru_cache(maxsize=1024)
@@ -219,7 +362,7 @@ def _schema(uses: tuple[TableUse, ...]) -> MappingSchema:
             c: "UNKNOWN" for c in columns
         }
         _nest(visible, use.table.source, use.table.name)[use.table.name] = shown
-    return MappingSchema(mapping, visible=visible, dialect="trino")
+    return MappingSchema(mapping, visible=visible, dialect=TRINO)
 
 
 def _nest(tree: dict[str, object], catalog: str, table: str) -> dict[str, object]:

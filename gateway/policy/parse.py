@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import logging
 
-import sqlglot
 from sqlglot import exp
 from sqlglot.errors import ErrorLevel, TokenError
 from sqlglot.errors import ParseError as SqlglotParseError
 
 from gateway.errors import ParseError, UnsupportedStatement
+from gateway.policy.dialects import TRINO
 
 # sqlglot logs (and falls back to an opaque Command) for syntax it does not model; we refuse
 # those statements anyway, so its warnings only add noise with user SQL in them.
@@ -37,22 +37,14 @@ def parse(sql: str) -> exp.Query:
             f"only read-only queries are accepted; {_kind(statement)} statements are refused"
         )
     assert isinstance(statement, exp.Query)
-    return _without_positions(statement)
-
-
-def _without_positions(query: exp.Query) -> exp.Query:
-    """Drop the token positions sqlglot keeps in each node's ``meta``: nothing downstream uses
-    them, and every copy of the tree would deep-copy them node by node."""
-    for node in query.walk():
-        node._meta = None
-    return query
+    return statement  # bind drops the token positions sqlglot keeps in ``meta``
 
 
 def _parse_all(sql: str) -> list[exp.Expr]:
     if not sql or not sql.strip():
         raise ParseError("empty statement")
     try:
-        parsed = sqlglot.parse(sql, read="trino", error_level=ErrorLevel.RAISE)
+        parsed = TRINO.parse(sql, error_level=ErrorLevel.RAISE)
     except (SqlglotParseError, TokenError) as err:
         raise ParseError(f"syntax error: {_first_line(err)}") from None
     return [s for s in parsed if s is not None]

@@ -60,7 +60,7 @@ def rewrite_with_placeholders(
 def _rewritten(bound: Bound, decision: Decision,
                view: Callable[[TableUse, str], exp.Expr]) -> exp.Query:
     query = bound.query.copy()
-    selects = list(query.find_all(exp.Select))
+    selects = list(query.find_all(exp.Select)) if decision.guards else []
     for guard in decision.guards:
         _add_guard(selects[guard.select_index], guard)
     for node in list(query.find_all(exp.Table)):

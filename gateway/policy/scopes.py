@@ -3,8 +3,6 @@ name resolves, and which clause a node sits in. Pure functions over sqlglot scop
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 from sqlglot import exp
 from sqlglot.optimizer.scope import Scope
 
@@ -29,14 +27,21 @@ def children(scope: Scope) -> list[Scope]:
     ]
 
 
-def own_nodes(scope: Scope) -> Iterator[exp.Expr]:
-    """The nodes of ``scope`` itself, not of the scopes nested in it."""
+def own_nodes(scope: Scope, *kinds: type[exp.Expr]) -> list[exp.Expr]:
+    """The nodes of ``scope`` itself, not of the scopes nested in it (only those of ``kinds``,
+    when given)."""
     nested = {id(s.expression) for s in children(scope)}
+    wanted = kinds or (exp.Expr,)
+    found: list[exp.Expr] = []
     stack: list[exp.Expr] = [scope.expression]
     while stack:
         node = stack.pop()
-        yield node
-        stack.extend(c for c in node.iter_expressions() if id(c) not in nested)
+        if isinstance(node, wanted):
+            found.append(node)
+        for child in node.iter_expressions():
+            if id(child) not in nested:
+                stack.append(child)
+    return found
 
 
 def scope_with_source(scope: Scope, name: str) -> Scope | None:
