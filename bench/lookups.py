@@ -6,11 +6,13 @@ half the ids from the deaths table and half that exist nowhere, for a fixed time
 - through the gateway's direct route (asyncpg pool to the department's database);
 - through the gateway on Trino;
 - raw asyncpg, ``SELECT death_date FROM deaths WHERE id_no = $1`` (prepared, one round trip);
-- raw asyncpg the way the direct route talks to PostgreSQL (read-only transaction, prepare,
-  cursor fetch, rollback), to separate the driver pattern from the gateway's own work;
-- the direct route again with the audit log on tmpfs (no fsync cost), and the time the audit
-  writes take inside the direct route (measured by timing the auditor's writes);
-- the policy pipeline alone (plan for a new id: parameters are part of the plan-cache key).
+- raw asyncpg the way the direct route talks to PostgreSQL (the rewritten statement with its
+  literal, one unnamed execute limited to a page and one row, on a read-only pooled session that
+  is reset on release), to separate the driver pattern from the gateway's own work;
+- the direct route again with the audit log on tmpfs (no fsync cost);
+- where a direct statement's time goes: the policy pipeline, the audit writes and the engine,
+  each timed around the gateway's own calls (instrumentation only, the calls are unchanged);
+- the policy pipeline alone (plan for a new id, and for one already seen).
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ import asyncpg
 
 from bench.common import percentile
 from bench.world import BenchWorld, derived_config
+from gateway.engines.direct import fetch_at_most
 from gateway.service import Gateway
 
 SQL = "SELECT d.death_date FROM public_security.public.deaths d WHERE d.id_no = ?"
@@ -109,24 +112,46 @@ def gateway_lookup(gateway: Gateway, engine: str, page: int) -> Callable[[str], 
     return lookup
 
 
-class AuditClock:
-    """Times the auditor's durable writes (instrumentation only; the writes are unchanged)."""
+class CallClock:
+    """Times every call of ``owner.name`` (instrumentation only; the calls are unchanged)."""
 
-    def __init__(self, gateway: Gateway) -> None:
+    def __init__(self, owner: object, name: str) -> None:
         self.seconds = 0.0
-        self.writes = 0
-        auditor = gateway.audit
-        original = auditor.timed_write
+        self.calls = 0
+        original = getattr(owner, name)
 
-        def timed_write(kind: str, write: Callable[[], int | None]) -> int | None:
+        def timed(*args: Any, **kwargs: Any) -> Any:
             start = time.perf_counter()
             try:
-                return original(kind, write)
+                return original(*args, **kwargs)
             finally:
                 self.seconds += time.perf_counter() - start
-                self.writes += 1
+                self.calls += 1
 
-        auditor.timed_write = timed_write  # type: ignore[method-assign]
+        setattr(owner, name, timed)
+
+    def ms_per(self, statements: int) -> float:
+        return self.seconds * 1000 / max(1, statements)
+
+
+class Breakdown:
+    """Where a direct statement's time goes: policy, audit writes (each a durable write; a
+    lookup's decision and completion share one) and the engine (its one hop, or its cursor)."""
+
+    def __init__(self, gateway: Gateway) -> None:
+        self.policy = CallClock(gateway, "plan")
+        self.audit = CallClock(gateway.audit, "timed_write")
+        engine = gateway.direct()
+        self.engine = [CallClock(engine, "fetch"), CallClock(engine, "execute")]
+
+    def figures(self, rate: Rate) -> dict[str, float]:
+        n = rate.statements
+        mean_ms = 1000 / rate.qps if rate.qps else 0.0
+        policy, audit = self.policy.ms_per(n), self.audit.ms_per(n)
+        engine = sum(c.ms_per(n) for c in self.engine)
+        return {"policy_ms": policy, "audit_ms": audit, "engine_ms": engine,
+                "other_ms": max(0.0, mean_ms - policy - audit - engine), "mean_ms": mean_ms,
+                "audit_writes": self.audit.calls / max(1, n)}
 
 
 def _pg_params(bench: BenchWorld) -> dict[str, Any]:
@@ -140,7 +165,9 @@ def _pg_params(bench: BenchWorld) -> dict[str, Any]:
 
 async def _raw(params: dict[str, Any], ids: Sequence[str], seconds: float, clients: int,
                gateway_pattern: bool) -> Rate:
-    pool = await asyncpg.create_pool(min_size=clients, max_size=clients, **params)
+    settings = {"default_transaction_read_only": "on"} if gateway_pattern else None
+    pool = await asyncpg.create_pool(min_size=clients, max_size=clients,
+                                     server_settings=settings, **params)
     latencies: list[float] = []
     found = 0
     loop = asyncio.get_running_loop()
@@ -153,12 +180,7 @@ async def _raw(params: dict[str, Any], ids: Sequence[str], seconds: float, clien
         literal = "'" + id_no.replace("'", "''") + "'"
         con = await pool.acquire()
         try:
-            tx = con.transaction(readonly=True)
-            await tx.start()
-            statement = await con.prepare(RAW_SQL.replace("$1", literal))
-            cursor = await statement.cursor()
-            rows = await cursor.fetch(1000)
-            await tx.rollback()
+            _, rows = await fetch_at_most(con, RAW_SQL.replace("$1", literal), 1001, 10.0)
             return len(rows)
         finally:
             await pool.release(con)
@@ -187,9 +209,9 @@ async def _raw(params: dict[str, Any], ids: Sequence[str], seconds: float, clien
 
 
 def plan_cost(gateway: Gateway, ids: Sequence[str], count: int = 300) -> dict[str, float]:
-    """Milliseconds to plan a lookup: a new id (the cache misses) and a repeated one."""
+    """Milliseconds to plan a lookup: a new id and a repeated one."""
     cold = []
-    fresh = [f"98{n:015d}X" for n in range(count)]  # never looked up, so never cached
+    fresh = [f"98{n:015d}X" for n in range(count)]  # ids never looked up before
     for id_no in fresh:
         start = time.perf_counter()
         gateway.plan(PRINCIPAL, SQL, [id_no])
@@ -223,11 +245,15 @@ def measure(bench: BenchWorld, *, seconds: float, concurrent: int = 4,
         trino = gateway_lookup(gateway, "trino", page)
         run_threads(direct, ids, 1.0)  # warm-ups: pools, plans, JIT in Trino
         run_threads(trino, ids, 3.0)
-        clock = AuditClock(gateway)
+        breakdown = Breakdown(gateway)
         rate = run_threads(direct, ids, seconds)
         note("gateway direct", rate)
-        results["audit_ms_per_statement"] = clock.seconds * 1000 / max(1, rate.statements)
-        results["audit_writes_per_statement"] = clock.writes / max(1, rate.statements)
+        figures = breakdown.figures(rate)
+        results["breakdown"] = figures
+        results["audit_ms_per_statement"] = figures["audit_ms"]
+        results["audit_writes_per_statement"] = figures["audit_writes"]
+        log("  lookups breakdown per direct statement: " + ", ".join(
+            f"{k} {v:.3f}" for k, v in figures.items()))
         note("gateway trino", run_threads(trino, ids, seconds))
         results["plan"] = plan_cost(gateway, ids[len(ids) // 2:])
         if concurrent > 1:

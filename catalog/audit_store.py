@@ -1,9 +1,10 @@
 """The audit log: an append-only, hash-chained record of every statement and governance event.
 
 It lives in its own SQLite file (setting ``audit.path``), apart from the catalog: the catalog is
-rewritten by policy changes, the audit log only ever grows. Each write is one ``BEGIN
-IMMEDIATE`` transaction committed with ``synchronous = FULL`` in WAL mode, so a record is on disk
-(fsync'd) when the call returns; several processes may append to the same file.
+rewritten by policy changes, the audit log only ever grows. Writes are ``BEGIN IMMEDIATE``
+transactions committed with ``synchronous = FULL`` in WAL mode, so a record is on disk (fsync'd)
+when the call returns; the records of writers that arrive together share one transaction (group
+commit), and several processes may append to the same file.
 
 Records and their kinds::
 
@@ -12,7 +13,9 @@ Records and their kinds::
                 failures), purposes of the grants used, rewritten SQL as shown to users (the
                 hash-mask key redacted), sources and tables touched, engine, planning time
     completion  one per allowed statement, when its result stream ends: status (finished,
-                failed or cancelled), rows returned (counted, never stored), elapsed time
+                failed or cancelled), rows returned (counted, never stored), elapsed time.
+                A statement that ended before its result was released (a small result
+                fetched whole) has both records written in one transaction, in that order
     event       governance steps that share the chain: access requests, approvals, ...
 
 No record holds a data value: rows are counted, errors are reduced to their class and the
@@ -46,6 +49,7 @@ API::
     log = AuditLog(path)                                   # creates or opens the file
     seq = log.decision(principal, client, sql, decision="allowed", purposes=..., ...)
     log.completion(seq, status="finished", rows=42, elapsed_ms=12.5)  # closes statement seq
+    log.decision(..., decision="allowed", ending=Ending("finished", 1, 2.5))  # both at once
     log.event("access-request.created", principal, {"request": "R17"})
     log.verify() -> VerifyReport;  log.tail(n);  log.search(principal=, decision=, since=, ...)
     AuditReader(path)                                      # read-only: verify, tail, search
@@ -57,9 +61,9 @@ import hashlib
 import json
 import sqlite3
 import threading
-from collections import deque
+from collections import OrderedDict
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import closing, contextmanager
+from contextlib import closing, contextmanager, suppress
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time
 from pathlib import Path
@@ -293,8 +297,25 @@ def _open_statements(conn: sqlite3.Connection) -> tuple[int, ...]:
 
 
 # ---------------------------------------------------------------------------------------------
-# Writing: one writer connection per process, serialised by a lock; BEGIN IMMEDIATE serialises
-# processes. The chain's head is read and advanced inside the same transaction.
+# Writing: one writer connection per process. Records wait in a queue; the thread that holds the
+# writer lock commits everything queued so far in one transaction (group commit: one fsync for
+# the records of every statement that arrived meanwhile), and each caller returns once its own
+# records are on disk. BEGIN IMMEDIATE serialises processes. The chain's head is kept in memory
+# and read again only when another connection has committed since (``PRAGMA data_version``).
+
+
+@dataclass(frozen=True, slots=True)
+class Ending:
+    """How an allowed statement ended, for its completion record."""
+
+    status: Status
+    rows: int
+    elapsed_ms: float
+    error: str | None = None
+
+    def fields(self, statement: int) -> dict[str, Any]:
+        return {"statement": statement, "status": self.status, "rows": self.rows,
+                "elapsed_ms": _ms(self.elapsed_ms), "error": self.error}
 
 
 @dataclass(frozen=True, slots=True)
@@ -304,22 +325,46 @@ class _Pending:
     outcome: str | None
     statement: int | None
     fields: Mapping[str, Any]
+    ending: Ending | None = None  # a decision whose completion follows it in the same write
+
+
+@dataclass(slots=True)
+class _Ticket:
+    """One call's records, written together; ``seqs`` or ``error`` once committed."""
+
+    records: tuple[_Pending, ...]
+    deferred: bool = False
+    done: bool = False
+    seqs: list[int] = field(default_factory=list)
+    error: AuditError | None = None
+
+    def outcome(self) -> list[int]:
+        if self.error is not None:
+            raise self.error
+        return self.seqs
 
 
 class AuditLog(AuditReader):
     """The audit log, writable. Every write is durable when the call returns."""
 
+    #: Allowed decisions remembered for their completions (principal by sequence number).
+    REMEMBERED = 65536
+
     def __init__(self, path: Path | str, *, clock: Callable[[], datetime] = utc_now) -> None:
         self.path = Path(path)
         self._clock = clock
-        self._lock = threading.RLock()
-        self._writing = False
-        self._deferred: deque[_Pending] = deque()
+        self._lock = threading.RLock()      # held by the thread committing a batch
+        self._queue_lock = threading.RLock()  # a finalizer may queue a record mid-append
+        self._queue: list[_Ticket] = []
+        self._writer: int | None = None     # the thread committing a batch
+        self._head: tuple[int, str] | None = None
+        self._version = -1
+        self._allowed: OrderedDict[int, str] = OrderedDict()
         self._conn = _connect_writer(self.path)
 
     def close(self) -> None:
         with self._lock:
-            self._drain()
+            self._commit_queued()
             self._conn.close()
 
     def __enter__(self) -> AuditLog:
@@ -332,8 +377,13 @@ class AuditLog(AuditReader):
                  reason: Reason | None = None, purposes: Sequence[str] = (),
                  rewritten_sql: str | None = None, sources: Sequence[str] = (),
                  tables: Sequence[str] = (), engine: str | None = None,
-                 query_id: str | None = None, planning_ms: float | None = None) -> int:
-        """Record a statement's decision; returns its sequence number."""
+                 query_id: str | None = None, planning_ms: float | None = None,
+                 ending: Ending | None = None) -> int:
+        """Record a statement's decision; returns its sequence number. With ``ending`` (an
+        allowed statement that has already ended), its completion is written in the same
+        transaction, as the record right after the decision."""
+        if ending is not None and decision != "allowed":
+            raise AuditError("only an allowed statement has a completion")
         fields = {
             "query_id": query_id, "client": client.as_json(), "sql": sql,
             "decision": decision, "reason": reason.as_json() if reason else None,
@@ -341,9 +391,10 @@ class AuditLog(AuditReader):
             "sources": list(sources), "tables": list(tables), "engine": engine,
             "planning_ms": _ms(planning_ms),
         }
-        seq = self._write(_Pending("decision", principal, decision, None, fields), wait=True)
-        assert seq is not None
-        return seq
+        seqs = self._write(_Pending("decision", principal, decision, None, fields, ending),
+                           wait=True)
+        assert seqs
+        return seqs[0]
 
     def completion(self, seq: int, *, status: Status, rows: int, elapsed_ms: float,
                    error: str | None = None, wait: bool = True) -> int | None:
@@ -351,52 +402,152 @@ class AuditLog(AuditReader):
         completion's sequence number, or ``None`` when ``wait`` is false and this thread is
         already inside a write (a finalizer ran mid-write): the record is then written right
         after that write."""
-        fields = {"statement": seq, "status": status, "rows": rows,
-                  "elapsed_ms": _ms(elapsed_ms), "error": error}
-        return self._write(_Pending("completion", "", status, seq, fields), wait=wait)
+        fields = Ending(status, rows, elapsed_ms, error).fields(seq)
+        seqs = self._write(_Pending("completion", "", status, seq, fields), wait=wait)
+        return seqs[0] if seqs else None
 
     def event(self, kind: str, principal: str, details: Mapping[str, Any]) -> int:
         """Record a governance event (``kind`` such as ``access-request.approved``)."""
         fields = {"event": kind, "details": dict(details)}
-        seq = self._write(_Pending("event", principal, None, None, fields), wait=True)
-        assert seq is not None
-        return seq
+        seqs = self._write(_Pending("event", principal, None, None, fields), wait=True)
+        assert seqs
+        return seqs[0]
 
-    def _write(self, pending: _Pending, *, wait: bool) -> int | None:
+    def _write(self, pending: _Pending, *, wait: bool) -> list[int] | None:
+        ticket = _Ticket((pending,))
+        if self._writer == threading.get_ident():  # re-entered: a finalizer ran mid-write
+            if wait:
+                raise AuditError("audit log re-entered while writing")
+            ticket.deferred = True
+            self._enqueue(ticket)
+            return None
+        self._enqueue(ticket)
         with self._lock:
-            if self._writing:
-                if wait:
-                    raise AuditError("audit log re-entered while writing")
-                self._deferred.append(pending)
-                return None
-            self._drain()
-            seq = self._append(pending)
-            self._drain()
-            return seq
+            if not ticket.done:
+                self._commit_queued()
+            with self._queue_lock:
+                deferred = any(t.deferred for t in self._queue)
+            if deferred:
+                self._commit_queued()
+        return ticket.outcome()
 
-    def _drain(self) -> None:
-        """Write records deferred by finalizers. One that cannot be written leaves its
-        statement open, which verification lists."""
-        while self._deferred:
-            try:
-                self._append(self._deferred.popleft())
-            except AuditError:
-                continue
+    def _enqueue(self, ticket: _Ticket) -> None:
+        with self._queue_lock:
+            self._queue.append(ticket)
 
-    def _append(self, pending: _Pending) -> int:
-        self._writing = True
+    def _commit_queued(self) -> None:
+        """Write every queued record in one transaction. Records deferred by finalizers that
+        cannot be written leave their statements open, which verification lists."""
+        batch: list[_Ticket] = []
+        self._writer = threading.get_ident()  # before taking the batch: finalizers defer
+        try:
+            with self._queue_lock:
+                batch, self._queue = self._queue, []
+            if batch:
+                self._commit(batch)
+        finally:
+            self._writer = None
+            for ticket in batch:
+                ticket.done = True
+
+    def _commit(self, batch: list[_Ticket]) -> None:
         conn = self._conn
         try:
             conn.execute("BEGIN IMMEDIATE")
-            seq = _insert(conn, pending, timestamp(self._clock()))
+            head = self._current_head(conn)
+            for ticket in batch:
+                head = self._insert_ticket(conn, ticket, head, alone=len(batch) == 1)
+            conn.execute("INSERT OR REPLACE INTO audit_head (id, seq, hash) VALUES (1, ?, ?)",
+                         head)
             conn.execute("COMMIT")
-            return seq
-        except (sqlite3.Error, ValueError, TypeError) as err:
-            if conn.in_transaction:
-                conn.execute("ROLLBACK")
-            raise AuditError(f"audit record not written: {err}") from err
-        finally:
-            self._writing = False
+        except (sqlite3.Error, _Undone) as err:
+            self._head = None
+            with suppress(sqlite3.Error):  # a closed or failing connection has nothing to undo
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+            for ticket in batch:
+                if ticket.error is None:
+                    self._forget(ticket)
+                    ticket.seqs, ticket.error = [], AuditError(f"audit record not written: {err}")
+            return
+        self._head = head
+
+    def _current_head(self, conn: sqlite3.Connection) -> tuple[int, str]:
+        version = int(conn.execute("PRAGMA data_version").fetchone()[0])
+        if self._head is None or version != self._version:
+            row = conn.execute("SELECT seq, hash FROM audit_head").fetchone()
+            self._head = (int(row[0]), str(row[1])) if row else (0, GENESIS)
+            self._version = version
+        return self._head
+
+    def _insert_ticket(self, conn: sqlite3.Connection, ticket: _Ticket,
+                       head: tuple[int, str], alone: bool) -> tuple[int, str]:
+        """The ticket's records, all or none, chained after ``head``. A ticket that shares
+        its transaction with others is undone alone (a savepoint); one alone, with it."""
+        at = timestamp(self._clock())
+        if not alone:
+            conn.execute("SAVEPOINT ticket")
+        try:
+            advanced = head
+            for pending in ticket.records:
+                for record in _with_completion(pending, advanced[0] + 1):
+                    advanced = self._insert(conn, record, advanced, at)
+                    ticket.seqs.append(advanced[0])
+        except (sqlite3.IntegrityError, ValueError, TypeError) as err:
+            if not alone:
+                conn.execute("ROLLBACK TO ticket")
+                conn.execute("RELEASE ticket")
+            self._forget(ticket)
+            ticket.seqs, ticket.error = [], AuditError(f"audit record not written: {err}")
+            if alone:
+                raise _Undone from err
+            return head
+        if not alone:
+            conn.execute("RELEASE ticket")
+        return advanced
+
+    def _insert(self, conn: sqlite3.Connection, pending: _Pending, head: tuple[int, str],
+                at: str) -> tuple[int, str]:
+        principal = pending.principal
+        if pending.kind == "completion":
+            principal = self._statement_principal(conn, pending.statement)
+        seq = head[0] + 1
+        body = canonical_json({**pending.fields, "seq": seq, "kind": pending.kind, "at": at,
+                               "principal": principal})
+        digest = chain_hash(head[1], body)
+        conn.execute(
+            f"INSERT INTO audit_records ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (seq, pending.kind, at, principal, pending.outcome, pending.statement, body,
+             head[1], digest),
+        )
+        if pending.kind == "decision" and pending.outcome == "allowed":
+            self._allowed[seq] = principal
+            if len(self._allowed) > self.REMEMBERED:
+                self._allowed.popitem(last=False)
+        return seq, digest
+
+    def _statement_principal(self, conn: sqlite3.Connection, seq: int | None) -> str:
+        remembered = self._allowed.pop(seq, None) if seq is not None else None
+        return remembered if remembered is not None else _statement_principal(conn, seq)
+
+    def _forget(self, ticket: _Ticket) -> None:
+        """Allowed decisions of a ticket that was not written are no statements to close."""
+        for seq in ticket.seqs:
+            self._allowed.pop(seq, None)
+
+
+class _Undone(Exception):
+    """A ticket alone in its transaction failed: the transaction is rolled back."""
+
+
+def _with_completion(pending: _Pending, seq: int) -> tuple[_Pending, ...]:
+    """A decision, followed by its completion when the statement has already ended (the
+    decision takes sequence number ``seq``)."""
+    if pending.ending is None:
+        return (pending,)
+    completion = _Pending("completion", "", pending.ending.status, seq,
+                          pending.ending.fields(seq))
+    return (pending, completion)
 
 
 def _connect_writer(path: Path) -> sqlite3.Connection:
@@ -431,26 +582,6 @@ def _create_schema(conn: sqlite3.Connection) -> None:
     except BaseException:
         conn.execute("ROLLBACK")
         raise
-
-
-def _insert(conn: sqlite3.Connection, pending: _Pending, at: str) -> int:
-    head = conn.execute("SELECT seq, hash FROM audit_head").fetchone()
-    last, prev = (int(head[0]), str(head[1])) if head else (0, GENESIS)
-    principal = pending.principal
-    if pending.kind == "completion":
-        principal = _statement_principal(conn, pending.statement)
-    seq = last + 1
-    body = canonical_json({**pending.fields, "seq": seq, "kind": pending.kind, "at": at,
-                           "principal": principal})
-    digest = chain_hash(prev, body)
-    conn.execute(
-        f"INSERT INTO audit_records ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        (seq, pending.kind, at, principal, pending.outcome, pending.statement, body, prev,
-         digest),
-    )
-    conn.execute("INSERT OR REPLACE INTO audit_head (id, seq, hash) VALUES (1, ?, ?)",
-                 (seq, digest))
-    return seq
 
 
 def _statement_principal(conn: sqlite3.Connection, seq: int | None) -> str:

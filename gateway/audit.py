@@ -9,6 +9,16 @@ execution::
         result = engine.execute(...)             # an error here: a "failed" completion
         return audit.release(result)             # rows counted; completion when it ends
 
+An engine that runs a read-only statement and may hold its whole result before anything leaves
+(the direct route) notes the decision instead, and writes it with the completion in one durable
+write just before the release::
+
+    with auditor.statement(principal, sql, client) as audit:
+        plan = ...
+        audit.allowed(plan, engine)              # noted, not yet written
+        whole = engine.fetch(...)                # an error here: "allowed" + "failed", together
+        return audit.release_ended(whole, rows)  # "allowed" + "finished", on disk, then released
+
 Outside the block nothing is swallowed: every exception is recorded and raised again. If the
 record itself cannot be written, :class:`~catalog.audit_store.AuditError` is raised instead and
 no row is released (fail closed).
@@ -27,12 +37,13 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Generator, Iterator
+from dataclasses import dataclass
 from types import TracebackType
 from typing import Protocol
 
 from cachetools import LRUCache
 
-from catalog.audit_store import AuditLog, Client, Decision, Reason, Status
+from catalog.audit_store import AuditLog, Client, Decision, Ending, Reason, Status
 from catalog.errors import ShuqiaoError, SourceError
 from catalog.models import CatalogSnapshot
 from gateway.engines import ResultColumn, ResultStream
@@ -135,6 +146,7 @@ class StatementAudit:
         self.started = auditor.clock()
         self.seq: int | None = None
         self.sources: tuple[str, ...] = ()
+        self._allowed: _Allowed | None = None
         self._released = False
 
     def __enter__(self) -> StatementAudit:
@@ -144,18 +156,36 @@ class StatementAudit:
                  traceback: TracebackType | None) -> None:
         if self._released:
             return
-        if self.seq is None:
-            self._undecided(error)
-        else:
+        if self.seq is not None:
             self._failed_after_decision(error)
+        elif self._allowed is not None:
+            self._ended("failed", 0, error or "NotReleased")
+        else:
+            self._undecided(error)
 
     # -- the decision ---------------------------------------------------------------------------
 
     def authorized(self, plan: Plan, engine: EngineLike) -> int:
         """Write the ``allowed`` decision durably; call before the engine runs the statement."""
+        self.allowed(plan, engine)
+        return self._write_allowed()
+
+    def allowed(self, plan: Plan, engine: EngineLike) -> None:
+        """Note the ``allowed`` decision without writing it yet, for an engine that runs a
+        read-only statement first. Nothing may leave before :meth:`release` or
+        :meth:`release_ended` has written it durably; any other way out of the block writes it
+        together with a ``failed`` completion."""
         shown = plan.statement(Target(engine.dialect))  # the default target redacts the key
         self.sources = plan.sources
-        seq = self._decide("allowed", None, plan=plan, engine=engine.name, rewritten=shown)
+        self._allowed = _Allowed(plan, engine.name, shown, self.auditor.clock() - self.started)
+
+    def _write_allowed(self, ending: Ending | None = None) -> int:
+        allowed = self._allowed
+        if allowed is None:
+            raise RuntimeError("no allowed decision to record")
+        seq = self._decide("allowed", None, plan=allowed.plan, engine=allowed.engine,
+                           rewritten=allowed.rewritten, planning=allowed.planning,
+                           ending=ending)
         self.seq = seq
         return seq
 
@@ -168,14 +198,17 @@ class StatementAudit:
             self.auditor.metrics.source_failed(error.source, type(error).__name__)
 
     def _decide(self, decision: Decision, reason: Reason | None, *, plan: Plan | None = None,
-                engine: str | None = None, rewritten: str | None = None) -> int:
-        planning = self.auditor.clock() - self.started
-        seq = self.auditor.timed_write("decision", lambda: self.auditor.log.decision(
+                engine: str | None = None, rewritten: str | None = None,
+                planning: float | None = None, ending: Ending | None = None) -> int:
+        if planning is None:
+            planning = self.auditor.clock() - self.started
+        kind = "decision" if ending is None else "decision+completion"
+        seq = self.auditor.timed_write(kind, lambda: self.auditor.log.decision(
             self.principal, self.client, self.sql, decision=decision,
             reason=reason, purposes=plan.decision.purposes if plan else (),
             rewritten_sql=rewritten, sources=plan.sources if plan else (),
             tables=plan.tables if plan else (), engine=engine, query_id=self.query_id,
-            planning_ms=_ms(planning)))
+            planning_ms=_ms(planning), ending=ending))
         assert seq is not None
         self.auditor.metrics.decided(decision, self.department, planning)
         emit(self.auditor.logger, f"statement.{decision}", query_id=self.query_id,
@@ -189,10 +222,29 @@ class StatementAudit:
 
     def release(self, result: ResultStream) -> AuditedResult:
         """Hand the result over: from now on its stream writes the completion."""
+        if self.seq is None and self._allowed is not None:
+            self._write_allowed()
         if self.seq is None:
             raise RuntimeError("release() before authorized(): nothing was recorded")
         self._released = True
         return AuditedResult(result, self._complete)
+
+    def release_ended(self, result: ResultStream, rows: int) -> ResultStream:
+        """Hand over a result the engine already holds whole, ``rows`` rows: the decision and
+        the ``finished`` completion are written together (one durable write) before it leaves,
+        so the stream itself writes nothing more."""
+        if self.seq is not None or self._allowed is None:
+            raise RuntimeError("release_ended() needs an allowed decision not yet written")
+        self._ended("finished", rows, None)
+        self._released = True
+        return result
+
+    def _ended(self, status: Status, rows: int, error: BaseException | str | None) -> None:
+        """Write the noted decision with its completion, in one write."""
+        name = _error_name(error)
+        elapsed = self.auditor.clock() - self.started
+        seq = self._write_allowed(Ending(status, rows, _ms(elapsed), name))
+        self._completed(seq, status, rows, error, elapsed)
 
     def _failed_after_decision(self, error: BaseException | None) -> None:
         self._complete("failed", 0, error or "NotReleased", wait=True)
@@ -201,10 +253,16 @@ class StatementAudit:
                   wait: bool) -> None:
         seq = self.seq
         assert seq is not None
-        name = error if isinstance(error, str) or error is None else type(error).__name__
+        name = _error_name(error)
         elapsed = self.auditor.clock() - self.started
         self.auditor.timed_write("completion", lambda: self.auditor.log.completion(
             seq, status=status, rows=rows, elapsed_ms=_ms(elapsed), error=name, wait=wait))
+        self._completed(seq, status, rows, error, elapsed)
+
+    def _completed(self, seq: int, status: Status, rows: int,
+                   error: BaseException | str | None, elapsed: float) -> None:
+        """Metrics and the log line of a completion that is written."""
+        name = _error_name(error)
         self.auditor.metrics.completed(status, self.department, elapsed, rows)
         if status == "failed":
             self._count_source_errors(error, name or "unknown")
@@ -218,6 +276,20 @@ class StatementAudit:
         sources = (error.source,) if isinstance(error, SourceError) else self.sources
         for source in sources:
             self.auditor.metrics.source_failed(source, name)
+
+
+@dataclass(frozen=True, slots=True)
+class _Allowed:
+    """An ``allowed`` decision noted before it is written."""
+
+    plan: Plan
+    engine: str
+    rewritten: str
+    planning: float
+
+
+def _error_name(error: BaseException | str | None) -> str | None:
+    return error if isinstance(error, str) or error is None else type(error).__name__
 
 
 def _failure(error: BaseException | None) -> Reason:
@@ -255,10 +327,30 @@ class AuditedResult:
 
     def pages(self, size: int) -> Generator[list[tuple[object, ...]], None, None]:
         inner = self._result.pages(size)
-        try:
+        with self._reading(inner):
             for page in inner:
                 self._rows += len(page)
                 yield page
+
+    def wire_pages(self, size: int) -> Generator[list[list[object]], None, None] | None:
+        """The wrapped result's wire form (:class:`~gateway.engines.WireStream`), counted and
+        audited like ``pages``; ``None`` when it has none."""
+        wire = getattr(self._result, "wire_pages", None)
+        inner: Iterator[list[list[object]]] | None = wire(size) if wire else None
+        return None if inner is None else self._wire(inner)
+
+    def _wire(self, inner: Iterator[list[list[object]]]
+              ) -> Generator[list[list[object]], None, None]:
+        with self._reading(inner):
+            for page in inner:
+                self._rows += len(page)
+                yield page
+
+    @contextlib.contextmanager
+    def _reading(self, inner: Iterator[object]) -> Iterator[None]:
+        """Audit how reading ``inner`` ends: exhausted, failed, or closed early (cancelled)."""
+        try:
+            yield
         except GeneratorExit:
             self._finish("cancelled", wait=False)
             raise
@@ -268,7 +360,9 @@ class AuditedResult:
         else:
             self._finish("finished")
         finally:
-            _close(inner)
+            close = getattr(inner, "close", None)
+            if close is not None:
+                close()
 
     def cancel(self) -> None:
         try:

@@ -22,7 +22,7 @@ from catalog.errors import SourceError
 from catalog.models import CatalogSnapshot, Source
 from catalog.store import CatalogStore
 from connectors.base import connector_for, resolve_password
-from gateway.audit import NO_CLIENT, Auditor
+from gateway.audit import NO_CLIENT, Auditor, StatementAudit
 from gateway.engines import Engine, ResultStream
 from gateway.engines.direct import DirectEngine
 from gateway.engines.duckdb import DuckDBEngine
@@ -96,22 +96,40 @@ class Gateway:
                 engine: str | None = None, client: Client = NO_CLIENT,
                 query_id: str | None = None) -> Execution:
         """Plan, audit, then run on the chosen engine. The decision record is durable before
-        the engine runs, and the completion record is written when the stream ends."""
+        any row is released, and the completion record is written when the stream ends.
+
+        On the direct route the read-only statement runs first: a result of at most a page is
+        then released with its decision and completion written in one durable write (nothing
+        leaves before it is on disk; if it cannot be written, the rows are dropped)."""
         with self.audit.statement(principal, sql, client, query_id=query_id) as audit:
             plan = self.plan(principal, sql, parameters, catalog=catalog, schema=schema)
             route = self.route(plan, engine)
             if route == "direct":
                 direct = self.direct()
-                audit.authorized(plan, direct)
+                audit.allowed(plan, direct)
                 statement = plan.statement(self.target(principal, direct.dialect,
                                                        catalog_qualified=False))
-                result: ResultStream = direct.execute(statement, plan.sources[0])
-            else:
-                runner = self.trino() if route == "trino" else self.duckdb()
-                audit.authorized(plan, runner)
-                statement = plan.statement(self.target(principal, runner.dialect))
-                result = self._run_federated(runner, statement, plan)
+                return Execution(plan, route, statement,
+                                 self._run_direct(direct, statement, plan, audit))
+            runner = self.trino() if route == "trino" else self.duckdb()
+            audit.authorized(plan, runner)
+            statement = plan.statement(self.target(principal, runner.dialect))
+            result = self._run_federated(runner, statement, plan)
             return Execution(plan, route, statement, audit.release(result))
+
+    def _run_direct(self, direct: DirectEngine, statement: str, plan: Plan,
+                    audit: StatementAudit) -> ResultStream:
+        """One hop for a result of at most a page; a cursor for a larger one."""
+        source = plan.sources[0]
+        whole = direct.fetch(statement, source, int(self.settings["engine.page_size"]))
+        if whole is not None:
+            return audit.release_ended(whole, len(whole.rows))
+        cursor = direct.execute(statement, source)
+        try:
+            return audit.release(cursor)
+        except BaseException:
+            cursor.close()  # its decision could not be written: give the connection back
+            raise
 
     def _run_federated(self, runner: Engine, statement: str, plan: Plan) -> ResultStream:
         """Run on a federating engine; when it fails, name the source that is down (if one

@@ -11,6 +11,7 @@ import signal
 import sqlite3
 import subprocess
 import sys
+import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -266,10 +267,10 @@ def test_a_completion_is_written_once_and_only_for_an_allowed_statement(log: Aud
 def test_a_completion_deferred_inside_a_write_is_written_next(tmp_path: Path) -> None:
     with AuditLog(tmp_path / "audit.sqlite") as audit:
         seq = audit.decision("si_analyst", CLIENT, "SELECT 1", decision="allowed")
-        audit._writing = True  # as when a finalizer runs in the middle of a write
+        audit._writer = threading.get_ident()  # as when a finalizer runs in the middle of a write
         assert audit.completion(seq, status="cancelled", rows=0, elapsed_ms=1,
                                 wait=False) is None
-        audit._writing = False
+        audit._writer = None
         audit.event("grant.approved", "data_owner", {})
         assert [r.kind for r in audit.tail(3)] == ["decision", "completion", "event"]
 

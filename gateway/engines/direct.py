@@ -3,8 +3,13 @@ on that database over an asyncpg pool, skipping the federating engine — the sa
 rendered in the PostgreSQL dialect, at a fraction of the latency for per-person lookups.
 
 The pools live on one private event loop thread, so synchronous callers (the CLI, the HTTP
-service's worker threads) can use them; rows are fetched page by page through a server-side
-cursor inside a read-only transaction, so memory is bounded by the page size.
+service's worker threads) can use them. Every pooled session is read-only by default
+(``default_transaction_read_only``; the pool's reset on release restores it). A statement first
+runs in one hop to the loop (:meth:`DirectEngine.fetch`): one execute that stops after a page
+and one row, so a small result — a per-person lookup — comes back whole, the connection already
+returned to the pool. A larger one runs again through a server-side cursor inside a read-only
+transaction (:meth:`DirectEngine.execute`), page by page, so memory stays bounded by the page
+size.
 """
 
 from __future__ import annotations
@@ -63,6 +68,36 @@ class _Loop:
         self.thread.join(timeout=5)
 
 
+class FetchedResult:
+    """A whole result, fetched before it is handed over: no cursor, no connection held."""
+
+    def __init__(self, columns: tuple[ResultColumn, ...], rows: list[tuple[object, ...]]) -> None:
+        self.columns = columns
+        self.rows = rows
+
+    def pages(self, size: int) -> Iterator[list[tuple[object, ...]]]:
+        start = 0
+        while start < len(self.rows):  # until the end, or until cancelled
+            yield self.rows[start:start + size]
+            start += max(1, size)
+
+    def cancel(self) -> None:
+        self.rows = []
+
+
+async def fetch_at_most(connection: Any, sql: str, limit: int,
+                        timeout: float) -> tuple[tuple[ResultColumn, ...], list[Any]]:
+    """The columns of ``sql`` and at most ``limit`` of its rows, in one execute: asyncpg's
+    ``fetchrow`` path (a portal row limit) with a larger limit, which its public API does not
+    offer. The statement is unnamed, so nothing stays prepared on the server for a text that
+    holds its values."""
+    state = await connection._get_statement(sql, timeout, named="", use_cache=False)
+    rows = await connection._protocol.bind_execute(
+        state=state, args=(), portal_name="", limit=limit, return_extra=False, timeout=timeout)
+    columns = tuple(ResultColumn(a.name, column_type(a)) for a in state._get_attributes())
+    return columns, rows
+
+
 class DirectResult:
     def __init__(self, engine: DirectEngine, pool: Any, connection: Any, transaction: Any,
                  cursor: Any, columns: tuple[ResultColumn, ...]) -> None:
@@ -93,6 +128,23 @@ class DirectResult:
             self._engine.release(self._pool, self._connection, self._transaction)
 
 
+def _released(task: asyncio.Task[None]) -> None:
+    """A connection that fails its reset is closed by the pool, which opens another."""
+    if not task.cancelled():
+        task.exception()
+
+
+@contextlib.contextmanager
+def _rejections() -> Iterator[None]:
+    """A statement the source refuses, reduced to its class (the message may quote values)."""
+    try:
+        yield
+    except asyncpg.PostgresError as err:
+        if isinstance(err, asyncpg.PostgresConnectionError):
+            raise
+        raise EngineError(f"the source rejected the statement ({type(err).__name__})") from None
+
+
 class DirectEngine:
     """asyncpg pools per PostgreSQL source; ``execute(sql, source)`` runs on that source."""
 
@@ -106,6 +158,7 @@ class DirectEngine:
         self._pool_size = pool_size
         self._timeout = timeout_s
         self._pools: dict[str, Any] = {}
+        self._releasing: set[asyncio.Task[None]] = set()
         self._lock = threading.Lock()
         self._loop = _Loop()
 
@@ -118,25 +171,52 @@ class DirectEngine:
         except FutureTimeout:
             raise EngineError("the direct route timed out") from None
 
+    def fetch(self, sql: str, source: str, limit: int) -> FetchedResult | None:
+        """Run ``sql`` on ``source`` in one hop and return its whole result when it has at most
+        ``limit`` rows; ``None`` when it has more (then run it with :meth:`execute`)."""
+        return self._on(source, lambda pool: self._fetch(pool, sql, limit))
+
     def execute(self, sql: str, source: str) -> DirectResult:
+        """Run ``sql`` on ``source`` through a cursor, to read page by page."""
+        return self._on(source, lambda pool: self._open(pool, sql))
+
+    def _on(self, source: str, run: Callable[[Any], T]) -> T:
         pool = self._pool(source)
         try:
-            return self._open(pool, sql)
+            return run(pool)
         except CONNECTION_ERRORS:
             # Pooled connections may predate a restart of the database: drop them, try once.
             self.call(pool.expire_connections())
         try:
-            return self._open(pool, sql)
+            return run(pool)
         except CONNECTION_ERRORS:
             raise SourceError(source, "is unreachable") from None
 
-    def _open(self, pool: Any, sql: str) -> DirectResult:
+    def _fetch(self, pool: Any, sql: str, limit: int) -> FetchedResult | None:
+        with _rejections():
+            return self.call(self._fetch_rows(pool, sql, limit))
+
+    async def _fetch_rows(self, pool: Any, sql: str, limit: int) -> FetchedResult | None:
+        connection = await pool.acquire()
         try:
+            columns, records = await fetch_at_most(connection, sql, limit + 1, self._timeout)
+        finally:
+            self._give_back(pool, connection)
+        if len(records) > limit:
+            return None
+        return FetchedResult(columns, [tuple(r) for r in records])
+
+    def _give_back(self, pool: Any, connection: Any) -> None:
+        """Return a connection to its pool without waiting: the pool resets its session (a
+        round trip) before anyone acquires it again, while the caller goes on with the rows."""
+        task = asyncio.get_running_loop().create_task(pool.release(connection))
+        self._releasing.add(task)
+        task.add_done_callback(self._releasing.discard)
+        task.add_done_callback(_released)
+
+    def _open(self, pool: Any, sql: str) -> DirectResult:
+        with _rejections():
             return self.call(self._open_cursor(pool, sql))
-        except asyncpg.PostgresError as err:
-            if isinstance(err, asyncpg.PostgresConnectionError):
-                raise
-            raise EngineError(f"the source rejected the statement ({type(err).__name__})") from None
 
     async def _open_cursor(self, pool: Any, sql: str) -> DirectResult:
         connection = await pool.acquire()
@@ -177,7 +257,8 @@ class DirectEngine:
                 host=options.get("host", "127.0.0.1"), port=int(options.get("port", "5432")),
                 database=options.get("database", source.name), user=options.get("user"),
                 password=self._password(source), min_size=1, max_size=self._pool_size,
-                timeout=self._timeout, command_timeout=self._timeout)
+                timeout=self._timeout, command_timeout=self._timeout,
+                server_settings={"default_transaction_read_only": "on"})
         except (OSError, asyncpg.PostgresError, TimeoutError):
             raise SourceError(source.name, "is unreachable or refused the connection") from None
 
