@@ -387,9 +387,3 @@ class AuditedResult:
                 return
             self._done = True
         self._complete(status, self._rows, error, wait=wait)
-
-
-def _close(pages: Iterator[list[tuple[object, ...]]]) -> None:
-    close = getattr(pages, "close", None)
-    if close is not None:
-        close()

@@ -6,10 +6,11 @@ catalog, no connector table functions or procedures.
 
 ``execute`` returns as soon as Trino knows the result's columns. Rows then arrive one protocol
 response at a time, fetched only when the reader wants more, and are cut into pages: memory holds
-one response and one page, never the result. A reader that stops early, a ``cancel`` (the
-client's cancel) and the statement's time limit all cancel the query in Trino; the time limit is
-Trino's ``query_max_run_time`` session property and the same deadline kept here, whichever
-fires first.
+one response and one page, never the result. Pages hold Python values (``pages``), or the values as
+Trino sent them (``wire_pages``) for the protocol server to pass on. A reader that stops early, a
+``cancel`` (the client's cancel) and the statement's time limit all cancel the query in Trino; the
+time limit is Trino's ``query_max_run_time`` session property and the same deadline kept here,
+whichever fires first.
 
 Errors are rebuilt, never passed through, since Trino's messages can quote values ("Cannot cast
 'abc' to INT"): only the error's name, and catalog names the gateway already knows, reach the
@@ -27,6 +28,7 @@ import time
 from collections.abc import Callable, Collection, Generator, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import suppress
+from typing import TypeVar
 
 import requests
 import sqlglot
@@ -43,6 +45,8 @@ from gateway.errors import EngineError, SourceError
 from gateway.trino_config import TIME_LIMIT_PROPERTY
 
 Row = tuple[object, ...]
+WireRow = list[object]  # as Trino sent it
+R = TypeVar("R", Row, WireRow)
 Failure = Callable[[Exception], ShuqiaoError]
 
 #: ``X-Trino-Source``: how the gateway's queries show up in Trino's query list.
@@ -134,35 +138,50 @@ class TrinoResult:
         self.rows_received = len(self._pending)
 
     def pages(self, size: int) -> Generator[list[Row], None, None]:
-        page: list[Row] = []
+        """Rows as Python values, each decoded by the trino client's row mapper."""
+        return self._paged((self._map(batch) for batch in self._received()), size)
+
+    def wire_pages(self, size: int) -> Generator[list[WireRow], None, None]:
+        """Rows as Trino sent them, values in its client protocol's JSON form for ``columns``'
+        types (for this client: parametric date-times at full precision)."""
+        return self._paged(self._received(), size)
+
+    def _paged(self, batches: Iterator[list[R]], size: int) -> Generator[list[R], None, None]:
+        """``batches`` (one per response) cut into pages of ``size`` rows, the last shorter."""
+        page: list[R] = []
         try:
-            for row in self._rows():
-                page.append(row)
-                if len(page) >= size:
-                    yield self._unless_cancelled(page)
-                    page = []
+            for batch in batches:
+                start = 0
+                while start < len(batch):
+                    taken = batch[start:start + size - len(page)]
+                    page += taken
+                    start += len(taken)
+                    if len(page) == size:
+                        yield self._unless_cancelled(page)
+                        page = []
             if page:
                 yield self._unless_cancelled(page)
         finally:
             self._exchange.release()
 
-    def _rows(self) -> Iterator[Row]:
+    def _received(self) -> Iterator[list[WireRow]]:
+        """Each response's rows, fetching the next response only when asked for it."""
         batch, self._pending = self._pending, []
         while True:
-            yield from self._map(batch)
+            yield batch
             if self._exchange.finished:
                 return
             batch = _data(self._exchange.advance())
             self.rows_received += len(batch)
 
-    def _map(self, rows: list[list[object]]) -> list[Row]:
+    def _map(self, rows: list[WireRow]) -> list[Row]:
         try:
             mapped = self._mapper.map(rows) if self._mapper is not None else rows
         except TrinoClientError:  # its message quotes the value
             raise EngineError("trino returned a value the gateway could not convert") from None
         return [tuple(r) for r in mapped]
 
-    def _unless_cancelled(self, page: list[Row]) -> list[Row]:
+    def _unless_cancelled(self, page: list[R]) -> list[R]:
         if self._exchange.cancelled:
             raise EngineError(CANCELLED)
         return page
@@ -176,7 +195,7 @@ class TrinoResult:
         return self._exchange.finished
 
 
-def _data(status: TrinoStatus) -> list[list[object]]:
+def _data(status: TrinoStatus) -> list[WireRow]:
     if isinstance(status.rows, dict):
         raise EngineError("trino answered with spooled segments; the gateway reads results "
                           "inline (leave the spooling protocol off for the service user)")

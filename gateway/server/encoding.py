@@ -10,6 +10,9 @@ column, and :func:`encode_rows` applies them to a page.
 
 Clients that do not announce the ``PARAMETRIC_DATETIME`` capability get ``timestamp`` and
 ``time`` without a precision, and values at millisecond precision, as Trino does for them.
+
+Values an engine received from Trino in this same JSON form need no encoding at all:
+:func:`passes_through` tells when a column's values can go to the client as Trino sent them.
 """
 
 from __future__ import annotations
@@ -397,3 +400,36 @@ def encode_rows(encode: Sequence[Encoder | None], rows: Sequence[Sequence[object
         [row[i] if e is None or row[i] is None else e(row[i]) for i, e in pairs]
         for row in rows
     ]
+
+
+# --- values as Trino sent them ----------------------------------------------------------------
+
+# Types whose values this module and Trino write in the same JSON form. Types :func:`trino_type`
+# does not know (intervals, ``ipaddress``, ...) are read as varchar and so never pass through.
+_WRITTEN_ALIKE = frozenset({
+    "boolean", "tinyint", "smallint", "integer", "bigint", "real", "double", "decimal",
+    "varchar", "char", "varbinary", "json", "uuid", "date", "time", "time with time zone",
+    "timestamp", "timestamp with time zone", "array", "map", "row",
+})
+
+
+def passes_through(text: str, parametric_datetime: bool) -> bool:
+    """Whether the values Trino sends a parametric date-time client for a column of its type
+    ``text`` can go to this client as they are: the type announced for the column is Trino's
+    own, and the client sees date-times at the precision Trino sent."""
+    kind = trino_type(text)
+    return _spelling(kind.display) == _spelling(text) and _alike(kind, parametric_datetime)
+
+
+def _spelling(text: str) -> str:
+    return text.lower().replace(" ", "").replace('"', "")
+
+
+def _alike(kind: TrinoType, parametric_datetime: bool) -> bool:
+    if kind.raw not in _WRITTEN_ALIKE:
+        return False
+    if value_type(kind, parametric_datetime) != kind:
+        return False
+    inner = [a.type if isinstance(a, Field) else a for a in kind.arguments
+             if not isinstance(a, int)]
+    return all(_alike(t, parametric_datetime) for t in inner)

@@ -20,6 +20,7 @@ from gateway.server.encoding import (
     encoder,
     encoders,
     for_client,
+    passes_through,
     trino_type,
     value_type,
 )
@@ -134,3 +135,17 @@ def test_a_page_is_encoded_column_by_column_and_nulls_stay_null() -> None:
 def test_a_page_of_plain_values_is_copied_as_is() -> None:
     kinds = [trino_type("VARCHAR"), trino_type("BIGINT")]
     assert encode_rows(encoders(kinds), [("a", 1)]) == [["a", 1]]
+
+
+@pytest.mark.parametrize(("text", "parametric", "passes"), [
+    ("varchar", True, True), ("varchar(18)", False, True), ("decimal(10, 2)", False, True),
+    ("date", False, True), ("double", True, True), ("varbinary", True, True),
+    ("timestamp(6)", True, True), ("timestamp(3)", False, True),
+    ("timestamp(6)", False, False),  # sent to this client at millisecond precision
+    ("timestamp(0) with time zone", False, False), ("time(3) with time zone", False, True),
+    ("array(timestamp(6))", False, False), ("map(varchar, array(decimal(3,1)))", False, True),
+    ('row("a" integer, "b" varchar)', True, True),
+    ("interval day to second", True, False), ("ipaddress", True, False),  # read as varchar
+])
+def test_which_trino_values_pass_through(text: str, parametric: bool, passes: bool) -> None:
+    assert passes_through(text, parametric) is passes

@@ -12,12 +12,15 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from datetime import date, datetime
+from decimal import Decimal
 from typing import Annotated, Any
 
 import pytest
 from fastapi import APIRouter, Depends
 from fastapi.responses import PlainTextResponse
 
+from gateway.audit import AuditedResult
 from gateway.engines import ResultColumn
 from gateway.errors import EngineError, NotGranted, ParseError
 from gateway.server import authenticated, create_app
@@ -73,8 +76,10 @@ class Driver:
             time.sleep(0.01)
         return self.records
 
-    def start(self, start: Callable[[], Outcome], page_size: int = 10) -> ClientQuery:
-        query = ClientQuery("si_analyst", "SELECT ...", start, page_size=page_size)
+    def start(self, start: Callable[[], Outcome], page_size: int = 10, *,
+              parametric_datetime: bool = True) -> ClientQuery:
+        query = ClientQuery("si_analyst", "SELECT ...", start, page_size=page_size,
+                            parametric_datetime=parametric_datetime)
 
         async def add() -> None:
             self.registry.add(query)
@@ -356,3 +361,79 @@ def test_the_audit_router_and_metrics_route_are_mounted(gateway: Gateway) -> Non
         assert mounted.request("GET", "/metrics").text.startswith("shuqiao_statements_total")
     finally:
         mounted.close()
+
+
+# ------------------------------------------------------------------ rows as Trino sent them
+
+WIRE_COLUMNS = (ResultColumn("amount", "decimal(10, 2)"), ResultColumn("day", "date"),
+                ResultColumn("at", "timestamp(6)"), ResultColumn("name", "varchar"))
+
+
+class FakeWireResult(FakeResult):
+    """Rows as Trino sends them (``wire_pages``) or decoded (``pages``), noting which was read."""
+
+    def __init__(self, total: int) -> None:
+        super().__init__(total)
+        self.columns = WIRE_COLUMNS
+        self.read: list[str] = []
+
+    def wire_pages(self, size: int) -> Iterator[list[list[object]]]:
+        self.read.append("wire")
+        for page in self._pages(size):
+            yield [["1.50", "2024-01-31", f"2024-01-31 10:00:00.{n:06d}", None] for n in page]
+
+    def pages(self, size: int) -> Iterator[list[tuple[object, ...]]]:
+        self.read.append("decoded")
+        for page in self._pages(size):
+            yield [(Decimal("1.50"), date(2024, 1, 31), datetime(2024, 1, 31, 10, 0, 0, n), None)
+                   for n in page]
+
+    def _pages(self, size: int) -> Iterator[list[int]]:
+        while self.produced < self.total:
+            count = min(size, self.total - self.produced)
+            yield list(range(self.produced, self.produced + count))
+            self.produced += count
+
+
+def drain(driver: Driver, query: ClientQuery) -> list[dict[str, Any]]:
+    documents = [driver.get(query, 0)]
+    while "nextUri" in documents[-1]:
+        documents.append(driver.get(query, len(documents)))
+    return documents
+
+
+def test_rows_in_wire_form_pass_through_unchanged(driver: Driver) -> None:
+    result = FakeWireResult(25)
+    documents = drain(driver, driver.start(rows_start(result)))
+    assert result.read == ["wire"]
+    assert [c["type"] for c in documents[0]["columns"]] == [
+        "decimal(10, 2)", "date", "timestamp(6)", "varchar"]
+    data = [row for d in documents for row in d.get("data", [])]
+    assert len(data) == 25 and max(len(d.get("data", [])) for d in documents) == 10
+    assert data[7] == ["1.50", "2024-01-31", "2024-01-31 10:00:00.000007", None]
+
+
+def test_a_client_without_parametric_date_times_gets_them_encoded(driver: Driver) -> None:
+    result = FakeWireResult(3)
+    documents = drain(driver, driver.start(rows_start(result), parametric_datetime=False))
+    assert result.read == ["decoded"]  # timestamp(6) is sent to it at millisecond precision
+    assert documents[0]["columns"][2]["type"] == "timestamp"
+    assert documents[0]["data"][2] == ["1.50", "2024-01-31", "2024-01-31 10:00:00.000", None]
+
+
+def test_audited_wire_pages_count_rows_and_end_once() -> None:
+    endings: list[tuple[str, int]] = []
+
+    def complete(status: str, rows: int, error: object, *, wait: bool) -> None:
+        endings.append((status, rows))
+
+    read = AuditedResult(FakeWireResult(25), complete)
+    pages = read.wire_pages(10)
+    assert pages is not None
+    assert sum(len(p) for p in pages) == 25 and endings == [("finished", 25)]
+    stopped = AuditedResult(FakeWireResult(25), complete).wire_pages(10)
+    assert stopped is not None
+    next(stopped)
+    stopped.close()
+    assert endings[-1] == ("cancelled", 10)
+    assert AuditedResult(FakeResult(5), complete).wire_pages(10) is None
