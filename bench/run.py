@@ -118,6 +118,9 @@ def arguments(argv: list[str]) -> argparse.Namespace:
                         help="no HTTP service: leave out the protocol streaming and clients")
     parser.add_argument("--trino-port", type=int, default=58091,
                         help="port of the benchmark's private Trino coordinator")
+    parser.add_argument("--results-dir", type=Path, default=RESULTS,
+                        help="where results.md, results.json and the plot go "
+                             "(default: bench/results)")
     parser.add_argument("--server-port", type=int, default=58095,
                         help="port of the HTTP service started for the protocol figures")
     args = parser.parse_args(argv)
@@ -209,7 +212,8 @@ def main(argv: list[str]) -> None:
     args = arguments(argv)
     args.data_dir = args.data_dir.resolve()
     args.data_dir.mkdir(parents=True, exist_ok=True)
-    RESULTS.mkdir(exist_ok=True)
+    results_dir = args.results_dir.resolve()
+    results_dir.mkdir(parents=True, exist_ok=True)
     services.set_passwords()
 
     def log(line: str) -> None:
@@ -232,7 +236,7 @@ def main(argv: list[str]) -> None:
                 for scale in args.scales:
                     result["scales"].append(measure_scale(scale, args, databases, trino, log))
                     result["machine"]["trino"] = trino.version()
-                    report.write(result, RESULTS)  # what is done so far survives a failure
+                    report.write(result, results_dir)  # what is done so far survives a failure
             finally:
                 trino.stop()
                 if not args.keep_databases:
@@ -246,7 +250,7 @@ def main(argv: list[str]) -> None:
             pythons.append(str(pure))
         result["policy_overhead"] = [policy_overhead(p) for p in pythons]
     result["load_average_end"] = list(load_average())
-    text = report.write(result, RESULTS)
+    text = report.write(result, results_dir)
     sys.stdout.write(text)
 
 

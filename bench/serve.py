@@ -73,13 +73,14 @@ def rss_kib(pid: int) -> int:
 def main(argv: list[str]) -> None:
     import uvicorn
 
-    from gateway.server import create_app
+    from gateway.server import create_app, settle_heap
     from gateway.server.auth import InsecureAuthenticator
     from gateway.service import Gateway
 
     config, port = Path(argv[0]), int(argv[1])
     gateway = Gateway.from_config(config)
     app = create_app(gateway, InsecureAuthenticator(HOST))
+    settle_heap()
     try:
         uvicorn.run(app, host=HOST, port=port, log_level="warning", access_log=False)
     finally:

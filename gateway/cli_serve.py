@@ -136,7 +136,10 @@ def run_server(gateway: Gateway, auth: Authenticator, host: str, port: int,
                tls_cert: Path | None = None, tls_key: Path | None = None) -> None:
     import uvicorn
 
+    from gateway.server import settle_heap
+
     app = service_app(gateway, auth)
+    settle_heap()
     uvicorn.run(app, host=host, port=port, log_level="info", access_log=False,
                 timeout_graceful_shutdown=SHUTDOWN_GRACE,
                 ssl_certfile=str(tls_cert) if tls_cert else None,

@@ -60,7 +60,7 @@ SETTINGS: tuple[Setting, ...] = (
             "source, else trino when enabled and able, else duckdb)."),
     Setting("engine.duckdb_threads", 2, "Threads the embedded DuckDB may use.", _positive_int),
     Setting("engine.duckdb_memory_limit", "4GB", "Memory limit of the embedded DuckDB."),
-    Setting("engine.page_size", 1000, "Rows per result page streamed to clients.", _positive_int),
+    Setting("engine.page_size", 10000, "Rows per result page streamed to clients.", _positive_int),
     Setting("policy.plan_cache_size", 4096, "Authorized plans kept in memory.", _positive_int),
     Setting("trino.enabled", False, "Whether auto routing may send statements to Trino.",
             _boolean),

@@ -24,6 +24,7 @@ from gateway.service import Gateway
 
 WORLD_SCALE = 4000
 WORLD_SEED = 7
+TEST_PAGE_SIZE = 1000
 
 
 @pytest.fixture(scope="session")
@@ -66,6 +67,11 @@ class DemoWorld:
 def demo_world(tmp_path_factory: pytest.TempPathFactory) -> DemoWorld:
     data_dir = tmp_path_factory.mktemp("demo-world")
     config = build_demo(data_dir, scale=WORLD_SCALE, seed=WORLD_SEED)
+    # Pages far smaller than the default, so the small test world's results span several.
+    text = config.read_text(encoding="utf-8")
+    line = f"page_size = {TEST_PAGE_SIZE}\n"
+    config.write_text(text.replace("[engine]\n", f"[engine]\n{line}", 1) if "[engine]\n" in text
+                      else f"{text}\n[engine]\n{line}", encoding="utf-8")
     return DemoWorld(data_dir, config, world.GroundTruth.load(data_dir / "ground_truth.json"))
 
 

@@ -7,6 +7,6 @@ Layered as the protocol is: header names in :mod:`.constants`; what a statement 
 :mod:`.auth`; the routes in :mod:`.app`.
 """
 
-from gateway.server.app import authenticated, create_app, current_principal
+from gateway.server.app import authenticated, create_app, current_principal, settle_heap
 
-__all__ = ["authenticated", "create_app", "current_principal"]
+__all__ = ["authenticated", "create_app", "current_principal", "settle_heap"]
