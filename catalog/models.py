@@ -184,6 +184,13 @@ class CatalogSnapshot:
         object.__setattr__(self, "_tables", {t.qualified: t for t in self.tables})
         object.__setattr__(self, "_principals", {p.name: p for p in self.principals})
         object.__setattr__(self, "_sources", {s.name: s for s in self.sources})
+        by_principal: dict[str, list[Grant]] = {}
+        for grant in self.grants:
+            by_principal.setdefault(grant.principal, []).append(grant)
+        object.__setattr__(self, "_grants_by_principal", by_principal)
+        # (principal, table) -> grants_for's answer, filled on first use for registered ones;
+        # the snapshot is immutable, so an answer never goes stale.
+        object.__setattr__(self, "_grants_for", {})
 
     def table(self, qualified: str) -> Table | None:
         tables: dict[str, Table] = self._tables  # type: ignore[attr-defined]
@@ -199,7 +206,18 @@ class CatalogSnapshot:
 
     def grants_for(self, principal: str, qualified_table: str) -> tuple[Grant, ...]:
         """Every grant of ``principal`` covering the table, most specific first."""
-        found = [g for g in self.grants if g.principal == principal and g.covers(qualified_table)]
+        memo: dict[tuple[str, str], tuple[Grant, ...]] = self._grants_for  # type: ignore[attr-defined]
+        key = (principal, qualified_table)
+        found = memo.get(key)
+        if found is None:
+            found = self._covering(principal, qualified_table)
+            if self.table(qualified_table) and self.principal(principal):
+                memo[key] = found  # bounded: registered principals x registered tables
+        return found
+
+    def _covering(self, principal: str, qualified_table: str) -> tuple[Grant, ...]:
+        by_principal: dict[str, list[Grant]] = self._grants_by_principal  # type: ignore[attr-defined]
+        found = [g for g in by_principal.get(principal, ()) if g.covers(qualified_table)]
         return tuple(sorted(found, key=lambda g: -g.specificity))
 
     def tables_of(self, source: str) -> Iterable[Table]:
