@@ -23,8 +23,10 @@ PROBE = "shuqiao_view"
 def render(query: exp.Expr, dialect: str, *, pretty: bool = False, copy: bool = True) -> str:
     # Quote every identifier: catalog names are lower case, and a quoted name can never be
     # mistaken for a keyword or folded differently by the engine. ``copy=False`` lets the
-    # generator transform a tree nobody else holds instead of copying it first.
-    return query.sql(dialect=dialect_named(dialect), identify=True, pretty=pretty, copy=copy)
+    # generator transform a tree nobody else holds instead of copying it first. Comments are
+    # left out: no text of the analyst's reaches an engine except what the pipeline checked.
+    return query.sql(dialect=dialect_named(dialect), identify=True, pretty=pretty, copy=copy,
+                     comments=False)
 
 
 def render_statement(bound: Bound, decision: Decision, target: Target, *,
