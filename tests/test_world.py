@@ -16,6 +16,7 @@ import duckdb
 import duckdb_ext
 import pytest
 
+from gateway.demo import world as world_module
 from gateway.demo.regions import REGIONS
 from gateway.demo.world import AS_OF, SOURCES, GroundTruth, generate
 
@@ -282,6 +283,16 @@ def test_same_seed_and_scale_give_identical_files(tmp_path: Path) -> None:
     assert (first / "ground_truth.json").read_bytes() == (second / "ground_truth.json").read_bytes()
     residents = "public_security.sqlite"
     assert (first / residents).read_bytes() != (other / residents).read_bytes()
+
+
+def test_a_large_world_written_by_two_processes_gives_the_same_files(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    serial, forked = tmp_path / "serial", tmp_path / "forked"
+    generate(serial, 1500, seed=5)
+    monkeypatch.setattr(world_module, "PARALLEL_FROM", 0)  # social security in a forked child
+    generate(forked, 1500, seed=5)
+    for name in [f"{source}.sqlite" for source in SOURCES] + ["ground_truth.json"]:
+        assert (serial / name).read_bytes() == (forked / name).read_bytes(), name
 
 
 @pytest.mark.parametrize("scale", [1, 2, 7])

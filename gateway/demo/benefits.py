@@ -168,9 +168,12 @@ def luhn_digit(payload: Array) -> Array:
 
 
 def payments_rows(people: People, lives: Lives, terms: Terms, pensioners: Rows) -> Rows:
-    """social_security.payments: one row per pensioner and month paid, month by month."""
+    """social_security.payments: one row per pensioner and month paid, kept as a ledger by
+    pensioner (in identity-number order) and month, the order its index is in."""
     paid = paid_months(lives, terms, pensioners.owner)
-    month, row = np.nonzero(paid.T)
+    by_id = np.argsort(pensioners.columns["id_no"], kind="stable")
+    row, month = np.nonzero(paid[by_id])
+    row = by_id[row]
     owner = pensioners.owner[row]
     return Rows(owner, {
         "id_no": people.id_no[owner],

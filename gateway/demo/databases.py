@@ -5,7 +5,8 @@ The generated SQLite files are the input. DuckDB exports every table to CSV once
 scanner and CSV writer are multi-threaded C++); PostgreSQL takes each file with ``COPY FROM
 STDIN`` (``FREEZE``, inside the transaction that recreated the table, so no later vacuum pass),
 MariaDB with ``LOAD DATA LOCAL INFILE``. Indexes are built after the rows are in, then every
-table is analysed. Tables load concurrently, a few at a time.
+table is analysed. Tables load concurrently, a few at a time, largest first, each as soon as
+its CSV file is written (the export runs on a thread while earlier tables load).
 
 Databases are named ``<prefix><source>`` (tests use a prefix so they never touch the demo's).
 Passwords stay references: by default ``env:SHUQIAO_PG_PASSWORD`` and
@@ -18,7 +19,9 @@ from __future__ import annotations
 import asyncio
 import os
 import re
+import sqlite3
 import tempfile
+import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -90,10 +93,9 @@ def load_demo_databases(data_dir: Path, *, pg: PgTarget, mariadb: MariaTarget,
     """
     sources = demo_sources(pg, mariadb)
     with tempfile.TemporaryDirectory(prefix=".load-", dir=data_dir) as tmp:
-        jobs = _jobs(sources, Path(tmp))
+        jobs = largest_first(data_dir, _jobs(sources, Path(tmp)))
         with _progress(progress, 2 * len(jobs)) as advance:  # each table: export, then load
-            export_csv(data_dir, jobs, advance)
-            run_sync(_load(sources, jobs, pg, advance))
+            run_sync(_load(data_dir, sources, jobs, pg, advance))
     return sources
 
 
@@ -129,6 +131,19 @@ def _jobs(sources: Sequence[Source], tmp: Path) -> list[Job]:
         for source in sources
         for table, columns in COLUMNS[source.name].items()
     ]
+
+
+def largest_first(data_dir: Path, jobs: Sequence[Job]) -> list[Job]:
+    """The jobs by the number of rows in their SQLite table, most first (a table's largest
+    rowid, which SQLite reads off the end of the table), so the longest loads start first."""
+    def rows(job: Job) -> int:
+        path = data_dir / f"{job.source.name}.sqlite"
+        with sqlite3.connect(f"file:{path}?mode=ro", uri=True) as con:
+            found = con.execute(f'SELECT max(rowid) FROM "{job.table}"').fetchone()
+        con.close()
+        return int(found[0] or 0) if found else 0
+
+    return sorted(jobs, key=rows, reverse=True)
 
 
 def mariadb_type(declared: str) -> str:
@@ -173,17 +188,24 @@ def _literal(text: str, *, backslash: bool = False) -> str:
 # Export: SQLite files to CSV, through DuckDB.
 
 
-def export_csv(data_dir: Path, jobs: Sequence[Job], advance: Advance = lambda: None) -> None:
+def export_csv(data_dir: Path, jobs: Sequence[Job], advance: Advance = lambda: None,
+               exported: Callable[[Job], object] = lambda job: None,
+               stop: threading.Event | None = None) -> None:
+    """Write each job's CSV file in turn, calling ``exported`` after each; ``stop`` ends the
+    export between two tables."""
     con = duckdb.connect(config={"extension_directory": extension_directory(),
                                  "autoinstall_known_extensions": False,
                                  "autoload_known_extensions": False})
     try:
         con.execute("LOAD sqlite_scanner")
         for job in jobs:
+            if stop is not None and stop.is_set():
+                return
             select = export_select(data_dir / f"{job.source.name}.sqlite", job.table, job.columns)
             con.execute(f"COPY ({select}) TO {_literal(str(job.csv))}"
                         f" (FORMAT csv, HEADER false, NULLSTR '{NULL}')")
             advance()
+            exported(job)
     finally:
         con.close()
 
@@ -192,20 +214,44 @@ def export_csv(data_dir: Path, jobs: Sequence[Job], advance: Advance = lambda: N
 # Load: CSV into the servers.
 
 
-async def _load(sources: Sequence[Source], jobs: Sequence[Job], pg: PgTarget,
+async def _load(data_dir: Path, sources: Sequence[Source], jobs: Sequence[Job], pg: PgTarget,
                 advance: Advance) -> None:
+    """Export on a thread, in the jobs' order; CONCURRENCY loaders take each table as soon
+    as its file is written."""
     for source in sources:
         await _create_database(source, pg.admin_database)
-    gate = asyncio.Semaphore(CONCURRENCY)
+    loop = asyncio.get_running_loop()
+    ready: asyncio.Queue[Job | None] = asyncio.Queue()
+    stop, finished = threading.Event(), threading.Event()
 
-    async def one(job: Job) -> None:
-        async with gate:
+    def export_all() -> None:
+        try:
+            export_csv(data_dir, jobs, advance,
+                       exported=lambda job: loop.call_soon_threadsafe(ready.put_nowait, job),
+                       stop=stop)
+        finally:
+            for _ in range(CONCURRENCY):  # one end marker per loader, even after a failure
+                loop.call_soon_threadsafe(ready.put_nowait, None)
+            finished.set()
+
+    async def loader() -> None:
+        while (job := await ready.get()) is not None:
             await (_load_mariadb if job.source.kind == "mariadb" else _load_pg)(job)
-        advance()
+            advance()
 
-    async with asyncio.TaskGroup() as group:  # the first failure cancels the rest
-        for job in jobs:
-            group.create_task(one(job))
+    export = loop.run_in_executor(None, export_all)
+    try:
+        async with asyncio.TaskGroup() as group:  # the first failure cancels the rest
+            group.create_task(_awaited(export))
+            for _ in range(CONCURRENCY):
+                group.create_task(loader())
+    finally:
+        stop.set()  # a failed load ends the export at the next table; its files stay unread
+        await asyncio.to_thread(finished.wait)
+
+
+async def _awaited(future: asyncio.Future[None]) -> None:
+    await future
 
 
 async def _create_database(source: Source, admin_database: str) -> None:

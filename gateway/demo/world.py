@@ -10,6 +10,8 @@ department's view of them (`benefits`, `records`); `truth` reads the answers bac
 
 from __future__ import annotations
 
+import multiprocessing
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -41,6 +43,11 @@ from gateway.demo.truth import GroundTruth, ground_truth
 from gateway.demo.writer import write_source
 
 __all__ = ["AS_OF", "SOURCES", "GroundTruth", "World", "build", "generate"]
+
+#: From this many rows on, social security's file is written by a second process.
+PARALLEL_FROM = 2_000_000
+#: The largest department's file, written on its own while the others are written.
+LARGEST = "social_security"
 
 
 @dataclass(frozen=True)
@@ -83,32 +90,68 @@ def build(scale: int, seed: int = 42) -> World:
 
 
 def generate(out_dir: Path, scale: int, seed: int = 42, *, progress: bool = False) -> GroundTruth:
-    """Write the world for ``scale`` residents into ``out_dir`` and return its ground truth."""
+    """Write the world for ``scale`` residents into ``out_dir`` and return its ground truth.
+
+    In a large world without a progress bar, social security's file (about half the rows) is
+    written by a forked process while this one writes the other departments' files and computes
+    the ground truth.
+    """
     out_dir.mkdir(parents=True, exist_ok=True)
     with _progress(progress) as bar:
         building = bar.add_task("generating the demo world", total=None) if bar else None
         world = build(scale, seed)
         if bar and building is not None:
             bar.update(building, total=1, completed=1)
-        _write(out_dir, world, bar)
-    truth = ground_truth(world.tables, scale=scale, seed=seed)
+        with _aside(out_dir, world, enabled=bar is None) as written_aside:
+            _write(out_dir, world, bar, skip=written_aside)
+            truth = ground_truth(world.tables, scale=scale, seed=seed)
     truth.save(out_dir / "ground_truth.json")
     return truth
 
 
-def _write(out_dir: Path, world: World, bar: Progress | None) -> None:
-    task = bar.add_task("writing", total=world.row_count) if bar else None
+def _write(out_dir: Path, world: World, bar: Progress | None,
+           skip: frozenset[str] = frozenset()) -> None:
+    total = sum(len(rows) for source, tables in world.tables.items() if source not in skip
+                for rows in tables.values())
+    task = bar.add_task("writing", total=total) if bar else None
 
     def advance(rows: int) -> None:
         if bar and task is not None:
             bar.advance(task, rows)
 
     for source, tables in world.tables.items():
+        if source in skip:
+            continue
         if bar and task is not None:
             bar.update(task, description=f"writing {source}")
         write_source(out_dir / f"{source}.sqlite", source, tables, advance)
     if bar and task is not None:
         bar.update(task, description=f"wrote {len(world.tables)} departments' databases")
+
+
+@contextmanager
+def _aside(out_dir: Path, world: World, *, enabled: bool) -> Iterator[frozenset[str]]:
+    """Write the largest department's file in a forked child (which shares the generated rows
+    without copying them); yields the sources it writes, and waits for it on the way out.
+    Not while a progress bar is drawn: its thread may hold the terminal's lock at the fork."""
+    if (not enabled or world.row_count < PARALLEL_FROM or LARGEST not in world.tables
+            or "fork" not in multiprocessing.get_all_start_methods() or (os.cpu_count() or 1) < 2):
+        yield frozenset()
+        return
+    child = multiprocessing.get_context("fork").Process(
+        target=write_source, name=f"write {LARGEST}",
+        args=(out_dir / f"{LARGEST}.sqlite", LARGEST, world.tables[LARGEST], _ignore))
+    child.start()
+    try:
+        yield frozenset({LARGEST})
+    finally:
+        child.join()
+    if child.exitcode != 0:
+        raise RuntimeError(f"writing {LARGEST}.sqlite failed (exit code {child.exitcode})")
+
+
+def _ignore(rows: int) -> None:
+    """Progress of the forked writer is not reported."""
 
 
 @contextmanager

@@ -1,9 +1,11 @@
 """Writing generated rows into one SQLite file per department.
 
 Speed comes from SQLite's bulk-load settings (no journal, no fsync, one transaction per table)
-and from creating the indexes after the rows are in. Python's ``executemany`` over column lists
-measured as fast as loading through DuckDB's SQLite writer, and keeps row order (and therefore
-the file) deterministic.
+and from creating the indexes after the rows are in, except for a table whose rows are already
+in ``id_no`` order: its index is created first, and every row appends to it, which costs much
+less than sorting afterwards. Python's ``executemany`` over column lists measured as fast as
+loading through DuckDB's SQLite writer, and keeps row order (and therefore the file)
+deterministic.
 """
 
 from __future__ import annotations
@@ -37,10 +39,20 @@ def write_source(path: Path, source: str, tables: dict[str, Rows], advance: Adva
             connection.execute(pragma)
         for table, columns in COLUMNS[source].items():
             connection.execute(create_table(table, columns))
+            index_first = in_id_order(tables[table])
+            if index_first:
+                connection.execute(create_index(table))
             _insert(connection, table, tables[table], [name for name, _ in columns], advance)
-            connection.execute(create_index(table))
+            if not index_first:
+                connection.execute(create_index(table))
     finally:
         connection.close()
+
+
+def in_id_order(rows: Rows) -> bool:
+    """Whether the rows are sorted by ``id_no`` (the indexed column)."""
+    ids = rows.columns.get("id_no")
+    return ids is not None and len(ids) > 1 and bool(np.all(ids[1:] >= ids[:-1]))
 
 
 def _insert(
