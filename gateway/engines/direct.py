@@ -206,6 +206,10 @@ class DirectEngine:
             return None
         return FetchedResult(columns, [tuple(r) for r in records])
 
+    async def _settle(self) -> None:
+        if self._releasing:
+            await asyncio.gather(*self._releasing, return_exceptions=True)
+
     def _give_back(self, pool: Any, connection: Any) -> None:
         """Return a connection to its pool without waiting: the pool resets its session (a
         round trip) before anyone acquires it again, while the caller goes on with the rows."""
@@ -263,6 +267,8 @@ class DirectEngine:
             raise SourceError(source.name, "is unreachable or refused the connection") from None
 
     def close(self) -> None:
+        with contextlib.suppress(EngineError):
+            self.call(self._settle())  # connections still being given back, before the pools go
         for pool in list(self._pools.values()):
             with contextlib.suppress(EngineError, OSError, asyncpg.PostgresError):
                 self.call(pool.close())
