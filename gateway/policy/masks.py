@@ -35,6 +35,10 @@ class Mask:
     description: str
     example: tuple[str, str]
     sql: dict[str, str] = field(default_factory=dict)
+    #: The expression itself maps null to null in every dialect (a cast, a truncation), so it
+    #: needs no null guard — and stays a plain cast an engine can see through: Trino turns
+    #: ``CAST(ts AS DATE) >= DATE '…'`` into a range on ``ts`` and pushes it to the source.
+    strict: bool = False
 
     def template(self, dialect: str) -> str:
         return self.sql.get(dialect) or self.sql["default"]
@@ -64,13 +68,13 @@ MASKS: dict[str, Mask] = {
              {"default": "LPAD(SUBSTRING({c}, LENGTH({c}) - 3), CAST(LENGTH({c}) AS INTEGER), '*')",
               "mysql": "LPAD(SUBSTRING({c}, CHAR_LENGTH({c}) - 3), CHAR_LENGTH({c}), '*')"}),
         Mask("date", "timestamp to its date", ("2026-03-04 08:15:00", "2026-03-04"),
-             {"default": "CAST({c} AS DATE)"}),
+             {"default": "CAST({c} AS DATE)"}, strict=True),
         Mask("month", "date to the first day of its month", ("2026-03-04", "2026-03-01"),
              {"default": "CAST(DATE_TRUNC('month', {c}) AS DATE)",
-              "mysql": "CAST(DATE_FORMAT({c}, '%Y-%m-01') AS DATE)"}),
+              "mysql": "CAST(DATE_FORMAT({c}, '%Y-%m-01') AS DATE)"}, strict=True),
         Mask("year", "date to the first day of its year", ("2026-03-04", "2026-01-01"),
              {"default": "CAST(DATE_TRUNC('year', {c}) AS DATE)",
-              "mysql": "CAST(DATE_FORMAT({c}, '%Y-01-01') AS DATE)"}),
+              "mysql": "CAST(DATE_FORMAT({c}, '%Y-01-01') AS DATE)"}, strict=True),
         Mask("hash", "keyed SHA-256 pseudonym, stable per principal, different across principals",
              ("510104199001011234", "9f2c…(64 hex digits)"),
              {"trino": f"LOWER(TO_HEX(SHA256(TO_UTF8(CONCAT('{KEY_PLACEHOLDER}', "
@@ -94,6 +98,8 @@ def mask_expression(name: str, column: exp.Expr, dialect: str, key: str) -> exp.
     """The mask applied to ``column``, as an AST to be rendered in ``dialect``."""
     template = _template(name, dialect)
     masked = template.transform(lambda n: _fill(n, column, key), copy=True)
+    if MASKS[name].strict:
+        return masked
     return exp.Case(
         ifs=[exp.If(this=exp.Is(this=column.copy(), expression=exp.Null()), true=exp.Null())],
         default=masked,

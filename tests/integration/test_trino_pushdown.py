@@ -42,3 +42,11 @@ def test_date_window_reaches_the_hospitalization_scan(real_gateway: Gateway) -> 
         "medical_insurance.hospitalizations"]
     assert "constraint on [" in hospital
     assert "admitted_on" in hospital.split("constraint on [", 1)[1].split("]", 1)[0]
+
+
+def test_date_window_on_a_masked_column_reaches_the_trips_scan(real_gateway: Gateway) -> None:
+    # trips.departed_at is masked to its date (G5); the mask is a plain cast Trino sees
+    # through, so the window becomes a range on the raw column, applied by MariaDB.
+    trips = scans(real_gateway, "scenario2_verification")["transport.trips"]
+    assert "constraint on [" in trips
+    assert "departed_at" in trips.split("constraint on [", 1)[1].split("]", 1)[0]
