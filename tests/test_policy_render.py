@@ -7,7 +7,9 @@ from datetime import date
 import pytest
 
 from catalog.models import CatalogSnapshot
+from gateway.errors import ParseError, UnsupportedStatement
 from gateway.policy.context import PolicyContext
+from gateway.policy.parse import parse
 from gateway.policy.pipeline import plan
 from gateway.policy.rewrite import Target
 
@@ -27,3 +29,16 @@ def test_comments_never_reach_the_engine(demo_snapshot: CatalogSnapshot, target:
     for fragment in ("--", "/*", "*/", "UNION", "510104199001011234", "note", "hint", "inline"):
         assert fragment not in sql
     assert "death_date" in sql and "'510104'" in sql
+
+
+def test_a_documented_header_does_not_move_syntax_errors() -> None:
+    with pytest.raises(ParseError) as bare:
+        parse("SELECT a FROM t WHERE (\n\nb")
+    with pytest.raises(ParseError) as headed:
+        parse("-- header\n  -- more\n\nSELECT a FROM t WHERE (\n\nb")
+    assert "Line 3" in str(bare.value) and "Line 6" in str(headed.value)
+
+
+def test_only_comments_is_no_statement() -> None:
+    with pytest.raises(UnsupportedStatement):
+        parse("-- nothing\n-- here\n")

@@ -15,6 +15,7 @@ from enum import Enum, auto
 from functools import lru_cache
 
 from sqlglot import exp
+from sqlglot.dialects.dialect import NormalizationStrategy
 from sqlglot.errors import OptimizeError
 from sqlglot.optimizer.qualify_columns import qualify_columns
 from sqlglot.optimizer.qualify_tables import qualify_tables
@@ -236,11 +237,25 @@ def _role(kind: type[exp.Expr]) -> Role:
     return role
 
 
+#: Trino folds every identifier, quoted or not, with ``str.lower``: the same as sqlglot's
+#: ``normalize_identifier`` for it, without a dialect dispatch per name.
+FOLDS_BY_LOWER = (TRINO.normalization_strategy is NormalizationStrategy.CASE_INSENSITIVE
+                  and not TRINO.ASCII_ONLY_NORMALIZATION)
+
+
 def _normalised(query: exp.Query, identifiers: list[exp.Identifier]) -> exp.Query:
     """Names folded the way Trino folds them (every identifier, quoted or not), as sqlglot's
     ``normalize_identifiers`` would, without walking the tree again."""
+    if not FOLDS_BY_LOWER:
+        for identifier in identifiers:
+            TRINO.normalize_identifier(identifier)
+        return query
     for identifier in identifiers:
-        TRINO.normalize_identifier(identifier)
+        name = identifier.this
+        if isinstance(name, str):
+            folded = name.lower()
+            if folded != name:
+                identifier.set("this", folded)
     return query
 
 

@@ -44,10 +44,24 @@ def _parse_all(sql: str) -> list[exp.Expr]:
     if not sql or not sql.strip():
         raise ParseError("empty statement")
     try:
-        parsed = TRINO.parse(sql, error_level=ErrorLevel.RAISE)
+        parsed = TRINO.parse(_blank_leading_comments(sql), error_level=ErrorLevel.RAISE)
     except (SqlglotParseError, TokenError) as err:
         raise ParseError(f"syntax error: {_first_line(err)}") from None
     return [s for s in parsed if s is not None]
+
+
+def _blank_leading_comments(sql: str) -> str:
+    """``sql`` with the ``--`` comment lines before its first token emptied (line numbers
+    stay): a documented statement's header is never rendered, so the parser need not carry it
+    through every step."""
+    if not sql.lstrip().startswith("--"):
+        return sql
+    lines = sql.split("\n")
+    for index, line in enumerate(lines):
+        stripped = line.lstrip()
+        if stripped and not stripped.startswith("--"):
+            return "\n" * index + "\n".join(lines[index:])
+    return sql  # nothing but comments: parsed as it is, and refused as no statement
 
 
 def _is_statement(node: exp.Expr) -> bool:
