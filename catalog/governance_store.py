@@ -41,7 +41,7 @@ from catalog.governance_models import (
     UpdateCycle,
 )
 from catalog.models import ColumnAction, Grant
-from catalog.store import CatalogStore
+from catalog.store import CatalogStore, connect, write_transaction
 
 _REQUEST_COLUMNS = (
     "id, requester, requester_department, resource, table_name, department, share_class,"
@@ -64,7 +64,7 @@ class GovernanceStore:
             raise CatalogError("governance records need a catalog file, not :memory:")
         self.catalog = catalog
         self._lock = threading.RLock()
-        self._conn = _connect(catalog.path)
+        self._conn = connect(catalog.path)
 
     def close(self) -> None:
         with self._lock:
@@ -134,21 +134,11 @@ class GovernanceStore:
     @contextmanager
     def writing(self) -> Iterator[GovernanceWrite]:
         """One unit of work; see the module docstring."""
-        with self._lock:
-            conn = self._conn
-            conn.execute("BEGIN IMMEDIATE")
-            write = GovernanceWrite(conn)
-            try:
-                yield write
-                if write.catalog_changed:
-                    conn.execute("UPDATE catalog_version SET version = version + 1")
-                conn.execute("COMMIT")
-            except sqlite3.Error as err:
-                _rollback(conn)
-                raise CatalogError(f"governance write failed, nothing written: {err}") from err
-            except BaseException:
-                _rollback(conn)
-                raise
+        with write_transaction(self._conn, self._lock, "governance"):
+            write = GovernanceWrite(self._conn)
+            yield write
+            if write.catalog_changed:
+                self._conn.execute("UPDATE catalog_version SET version = version + 1")
 
     def replace_resources(self, resources: Sequence[Resource]) -> None:
         with self.writing() as write:
@@ -267,25 +257,6 @@ class GovernanceWrite:
             " fresh_as_of = excluded.fresh_as_of, observed_at = excluded.observed_at",
             (found.source, found.table, timestamp(found.fresh_as_of),
              timestamp(found.observed_at)))
-
-
-# ---------------------------------------------------------------------------------------------
-# Connection.
-
-
-def _connect(path: str) -> sqlite3.Connection:
-    try:
-        conn = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
-        conn.execute("PRAGMA foreign_keys = ON")
-        conn.execute("PRAGMA busy_timeout = 5000")
-    except sqlite3.Error as err:
-        raise CatalogError(f"cannot open catalog store {path}: {err}") from err
-    return conn
-
-
-def _rollback(conn: sqlite3.Connection) -> None:
-    if conn.in_transaction:
-        conn.execute("ROLLBACK")
 
 
 # ---------------------------------------------------------------------------------------------

@@ -125,6 +125,20 @@ class _Reader:
         for known in [k for k in self.lines if k[: len(key)] == key]:
             del self.lines[known]
 
+    def actions(self, names: Mapping[str, yaml.Node] | None, key: LineKey,
+                what: str) -> dict[str, ColumnAction]:
+        """Column name → action (``allow``, ``mask:<fn>``, ...), each entry's line recorded
+        under ``key`` + the column name."""
+        actions: dict[str, ColumnAction] = {}
+        for name, value in (names or {}).items():
+            self.lines[(*key, name)] = _line(value)
+            text = self.text(value, f"{what}: column {name}")
+            try:
+                actions[name] = ColumnAction.parse(text or "")
+            except ValueError as err:
+                self.problem(value, f"{what}: column {name}: {err}")
+        return actions
+
     def text(self, node: yaml.Node, what: str) -> str | None:
         """A scalar's text as written (no YAML 1.1 type guessing); ``None`` for null."""
         if isinstance(node, yaml.ScalarNode):
@@ -391,15 +405,7 @@ def _read_actions(
     names = r.mapping(entries["columns"], f"{what}: columns")
     if names == {}:
         r.problem(entries["columns"], f"{what}: columns must name at least one column")
-    actions: dict[str, ColumnAction] = {}
-    for name, value in (names or {}).items():
-        r.lines[(*key, "columns", name)] = _line(value)
-        text = r.text(value, f"{what}: column {name}")
-        try:
-            actions[name] = ColumnAction.parse(text or "")
-        except ValueError as err:
-            r.problem(value, f"{what}: column {name}: {err}")
-    return actions
+    return r.actions(names, (*key, "columns"), what)
 
 
 def _read_aggregate(r: _Reader, node: yaml.Node | None, what: str) -> AggregateOnly | None:

@@ -34,7 +34,7 @@ import yaml
 from catalog.errors import CatalogError, PolicyFileError, PolicyProblem
 from catalog.governance_models import Resource, ResourceDocument, ShareClass, UpdateCycle
 from catalog.models import ActionKind, CatalogSnapshot, ColumnAction, LineKey
-from catalog.policy_file import _compose, _line, _Reader
+from catalog.policy_file import _compose, _Reader
 
 __all__ = ["ResourceFileError", "load_resources", "parse_resources", "validate_resources"]
 
@@ -160,16 +160,8 @@ def _read_word(
 def _read_masks(
     r: _Reader, node: yaml.Node | None, key: LineKey, what: str
 ) -> dict[str, ColumnAction]:
-    entries = {} if node is None else r.mapping(node, f"{what}: default_masks")
-    actions: dict[str, ColumnAction] = {}
-    for name, value in (entries or {}).items():
-        r.lines[(*key, "default_masks", name)] = _line(value)
-        text = r.text(value, f"{what}: column {name}")
-        try:
-            actions[name] = ColumnAction.parse(text or "")
-        except ValueError as err:
-            r.problem(value, f"{what}: column {name}: {err}")
-    return actions
+    entries = None if node is None else r.mapping(node, f"{what}: default_masks")
+    return r.actions(entries, (*key, "default_masks"), what)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -19,7 +19,7 @@ import re
 import sqlite3
 import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from datetime import date
 from importlib import resources
@@ -92,7 +92,7 @@ class CatalogStore:
         self.path = str(path)
         self._lock = threading.RLock()
         self._cached: CatalogSnapshot | None = None
-        self._conn = _connect(self.path)
+        self._conn = connect(self.path)
         try:
             _migrate(self._conn, bundled_migrations() if migrations is None else migrations)
         except sqlite3.Error as err:
@@ -206,19 +206,27 @@ class CatalogStore:
 
     @contextmanager
     def _writing(self) -> Iterator[sqlite3.Connection]:
-        with self._lock:
-            conn = self._conn
-            conn.execute("BEGIN IMMEDIATE")
-            try:
-                yield conn
-                conn.execute("UPDATE catalog_version SET version = version + 1")
-                conn.execute("COMMIT")
-            except sqlite3.Error as err:
-                _rollback(conn)
-                raise CatalogError(f"catalog write failed, nothing written: {err}") from err
-            except BaseException:
-                _rollback(conn)
-                raise
+        with write_transaction(self._conn, self._lock, "catalog"):
+            yield self._conn
+            self._conn.execute("UPDATE catalog_version SET version = version + 1")
+
+
+@contextmanager
+def write_transaction(conn: sqlite3.Connection, lock: AbstractContextManager[object],
+                      what: str) -> Iterator[None]:
+    """One write transaction under ``lock``: committed when the block ends, rolled back whole
+    (nothing written) when it raises."""
+    with lock:
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+            conn.execute("COMMIT")
+        except sqlite3.Error as err:
+            _rollback(conn)
+            raise CatalogError(f"{what} write failed, nothing written: {err}") from err
+        except BaseException:
+            _rollback(conn)
+            raise
 
 
 def _rollback(conn: sqlite3.Connection) -> None:
@@ -230,7 +238,8 @@ def _rollback(conn: sqlite3.Connection) -> None:
 # Opening and migrating.
 
 
-def _connect(path: str) -> sqlite3.Connection:
+def connect(path: str) -> sqlite3.Connection:
+    """A connection to a catalog file (WAL, foreign keys, a busy timeout)."""
     if path != ":memory:":
         Path(path).parent.mkdir(parents=True, exist_ok=True)
     conn = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
