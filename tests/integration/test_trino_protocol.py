@@ -6,12 +6,9 @@ count right and cancel working mid-stream.
 
 from __future__ import annotations
 
-import socket
-import threading
 import time
 import tomllib
 from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -19,8 +16,7 @@ from typing import Any
 import pytest
 import services
 import trino
-import uvicorn
-from fastapi import FastAPI
+from e2e.conftest import running
 
 from catalog.audit_store import AuditReader, AuditRecord
 from gateway.engines.trino import TrinoResult
@@ -66,26 +62,6 @@ def trino_config(base: Path) -> Path:
     path = base.parent / "shuqiao-trino-protocol.toml"
     path.write_text(render_settings(flat), encoding="utf-8")
     return path
-
-
-@contextmanager
-def running(app: FastAPI) -> Iterator[int]:
-    with socket.socket() as probe:
-        probe.bind((HOST, 0))
-        port: int = probe.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(app, host=HOST, port=port, log_level="warning",
-                                           timeout_graceful_shutdown=1))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        assert time.monotonic() < deadline and thread.is_alive(), "the server did not start"
-        time.sleep(0.01)
-    try:
-        yield port
-    finally:
-        server.should_exit = True
-        thread.join(20)
 
 
 @pytest.fixture(scope="module")
